@@ -1,0 +1,174 @@
+import re
+
+from snakemake.utils import validate
+
+from ethoflow import sheet as ethoflow_sheet
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+_raw_sheet = ethoflow_sheet.read_sheet(config["sessions"])
+validate(_raw_sheet, schema="../schemas/sessions.schema.yaml")
+SHEET = ethoflow_sheet.check_sheet(_raw_sheet, config["sessions"], config["setups"])
+SETUPS = sorted(set(SHEET["setup"]))
+VLM_RULES = ("vlm_embed", "vlm_describe", "vlm_icl")
+STAGE2_MODES = ("linear", "pose+vlm", "knn", "icl")
+TRAINED_MODES = ("linear", "pose+vlm", "knn")
+DEMO_PREFIX = "demo:"
+
+
+wildcard_constraints:
+    subject="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    session="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    setup="|".join(re.escape(s) for s in SETUPS),
+    mode="pose|linear|pose\\+vlm|knn|icl",
+
+
+# ---------------------------------------------------------------- sheet lookups
+def key(wc):
+    return f"{wc.subject}/{wc.session}"
+
+
+def row(wc):
+    return SHEET.loc[key(wc)]
+
+
+def setup_cfg(wc):
+    return config["setups"][row(wc)["setup"]]
+
+
+def has_video(k):
+    return bool(SHEET.loc[k, "video"])
+
+
+def has_labels(k):
+    return bool(SHEET.loc[k, "annotations"])
+
+
+def sessions(setup=None, splits=None, video=None, labels=None):
+    """Keys subject/session of the sheet rows matching every given condition."""
+    out = []
+    for k, r in SHEET.iterrows():
+        if setup is not None and r["setup"] != setup:
+            continue
+        if splits is not None and r["split"] not in splits:
+            continue
+        if video is not None and has_video(k) != video:
+            continue
+        if labels is not None and has_labels(k) != labels:
+            continue
+        out.append(k)
+    return out
+
+
+def setup_has_video(setup):
+    return bool(sessions(setup=setup, video=True))
+
+
+def modes_for_setup(setup):
+    modes = config["classifier"]["modes"]
+    return modes if setup_has_video(setup) else [m for m in modes if m == "pose"]
+
+
+def modes_for_session(k):
+    return modes_for_setup(SHEET.loc[k, "setup"]) if has_video(k) else ["pose"]
+
+
+def eval_sessions(setup, mode):
+    """Annotated sessions that evaluate a mode: the test split, else every annotated one."""
+    video = None if mode == "pose" else True
+    test = sessions(setup=setup, splits=("test",), labels=True, video=video)
+    return test or sessions(setup=setup, labels=True, video=video)
+
+
+def train_sessions(setup, mode="pose"):
+    video = None if mode == "pose" else True
+    return sessions(setup=setup, splits=("train",), labels=True, video=video)
+
+
+def expand_keys(pattern, keys):
+    return [pattern.format(k=k) for k in keys]
+
+
+def frame_range(wc):
+    r = row(wc)
+    return {
+        "start": int(r["start_frame"]) if r["start_frame"] else 0,
+        "end": int(r["end_frame"]) if r["end_frame"] else None,
+    }
+
+
+# ---------------------------------------------------------------- resources
+def res(rule_name, item):
+    spec = dict(config["resources"]["default"])
+    spec.update(config["resources"].get(rule_name, {}))
+    return spec[item]
+
+
+def partition(rule_name):
+    slurm = config.get("slurm", {})
+    if rule_name in VLM_RULES:
+        return slurm.get("gpu_partition", "gpu")
+    return slurm.get("cpu_partition", "standard")
+
+
+def rule_resources(rule_name):
+    """Cluster resources of a rule, all taken from config (never from the rule itself)."""
+    out = {
+        "runtime": res(rule_name, "runtime"),
+        "mem_mb": res(rule_name, "mem_mb"),
+        "cpus_per_task": res(rule_name, "cpus"),
+        "slurm_partition": partition(rule_name),
+    }
+    extra = slurm_extra(rule_name)
+    if extra:
+        out["slurm_extra"] = extra
+    return out
+
+
+def slurm_extra(rule_name):
+    slurm = config.get("slurm", {})
+    parts = []
+    if res(rule_name, "gpus") and slurm.get("gpu_gres"):
+        parts.append(f"--gres={slurm['gpu_gres']}")
+    if slurm.get("account"):
+        parts.append(f"--account={slurm['account']}")
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------- VLM model
+def vlm_is_demo():
+    return config["vlm"]["model"].startswith(DEMO_PREFIX)
+
+
+def vlm_model_dir():
+    name = config["vlm"]["model"][len(DEMO_PREFIX) :]
+    return f"resources/models/{name}"
+
+
+def vlm_model():
+    return vlm_model_dir() if vlm_is_demo() else config["vlm"]["model"]
+
+
+def vlm_model_input(wc):
+    return [vlm_model_dir()] if vlm_is_demo() else []
+
+
+def vlm_prompt(wc):
+    return setup_cfg(wc).get("prompt", "What are the animals doing in this video?")
+
+
+# ---------------------------------------------------------------- targets
+def get_final_output():
+    out = ["results/summary/time_budget.tsv", "results/report/index.html"]
+    for k in SHEET.index:
+        out.append(f"results/qc/{k}.tsv")
+        for mode in modes_for_session(k):
+            out.append(f"results/behavior/{mode}/{k}.csv")
+            out.append(f"results/behavior/{mode}/{k}.events.csv")
+            out.append(f"results/behavior/{mode}/{k}.nwb")
+        if has_video(k) and config["vlm"].get("describe", True):
+            out.append(f"results/descriptions/{k}.jsonl")
+    if any(eval_sessions(s, "pose") for s in SETUPS):
+        out.append("results/metrics/comparison.tsv")
+    return out
