@@ -17,6 +17,6 @@ include: "workflow/rules/cohort.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_output(),
-    default_target: True

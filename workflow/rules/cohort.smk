@@ -1,24 +1,3 @@
-def evaluated_pairs():
-    """(setup, mode) pairs that have annotated sessions to evaluate on."""
-    return [
-        (s, m) for s in SETUPS for m in modes_for_setup(s) if eval_sessions(s, m)
-    ]
-
-
-def primary_mode(k):
-    modes = modes_for_session(k)
-    primary = config["classifier"]["primary"]
-    return primary if primary in modes else modes[0]
-
-
-def primary_behavior(keys):
-    return [f"results/behavior/{primary_mode(k)}/{k}.csv" for k in keys]
-
-
-def discover_keys():
-    return sessions(video=True) if config.get("discover", {}).get("enabled", True) else []
-
-
 rule compare:
     input:
         metrics=[f"results/metrics/{s}/{m}.tsv" for s, m in evaluated_pairs()],
@@ -29,12 +8,14 @@ rule compare:
         ],
     output:
         table="results/metrics/comparison.tsv",
-    params:
-        pairs=evaluated_pairs(),
     log:
         "logs/compare.log",
+    conda:
+        "../../envs/ethoflow.yaml"
     resources:
         **rule_resources("compare"),
+    params:
+        pairs=evaluated_pairs(),
     script:
         "../scripts/compare.py"
 
@@ -45,14 +26,16 @@ rule summarize:
     output:
         table="results/summary/time_budget.tsv",
         plot="results/summary/group_comparison.png",
+    log:
+        "logs/summarize.log",
+    conda:
+        "../../envs/ethoflow.yaml"
+    resources:
+        **rule_resources("summarize"),
     params:
         session_keys=list(SHEET.index),
         sheet=SHEET[["subject", "session", "setup", "group"]].to_dict("records"),
         behaviors={s: config["setups"][s]["behaviors"] for s in SETUPS},
-    log:
-        "logs/summarize.log",
-    resources:
-        **rule_resources("summarize"),
     script:
         "../scripts/summarize.py"
 
@@ -62,50 +45,31 @@ rule discover:
         embeddings=expand_keys("results/embeddings/{k}.h5", discover_keys()),
         descriptions=expand_keys("results/descriptions/{k}.jsonl", discover_keys()),
         clips=expand_keys("results/clips/{k}.h5", discover_keys()),
-        labels=[f"results/labels/{k}.csv" if has_labels(k) else [] for k in discover_keys()],
+        labels=[
+            f"results/labels/{k}.csv" if has_labels(k) else [] for k in discover_keys()
+        ],
     output:
         clusters="results/discover/clusters.tsv",
         usage="results/discover/usage.tsv",
         novel="results/discover/candidates.tsv",
         stats="results/discover/group_tests.tsv",
         plot="results/discover/usage.png",
+    log:
+        "logs/discover.log",
+    benchmark:
+        "benchmarks/results/discover.tsv"
+    conda:
+        "../../envs/ethoflow.yaml"
+    resources:
+        **rule_resources("discover"),
     params:
         session_keys=discover_keys(),
         sheet=SHEET[["subject", "session", "setup", "group"]].to_dict("records"),
         labelled=[has_labels(k) for k in discover_keys()],
         behaviors={s: config["setups"][s]["behaviors"] for s in SETUPS},
         cfg=config.get("discover", {}),
-    log:
-        "logs/discover.log",
-    benchmark:
-        "benchmarks/results/discover.tsv"
-    resources:
-        **rule_resources("discover"),
     script:
         "../scripts/discover.py"
-
-
-def report_inputs(wc):
-    keys = list(SHEET.index)
-    out = {
-        "behavior": primary_behavior(keys),
-        "qc": expand_keys("results/qc/{k}.tsv", keys),
-        "summary": "results/summary/time_budget.tsv",
-        "group_plot": "results/summary/group_comparison.png",
-    }
-    if evaluated_pairs():
-        out["comparison"] = "results/metrics/comparison.tsv"
-        out["metrics"] = [f"results/metrics/{s}/{m}.tsv" for s, m in evaluated_pairs()]
-        out["confusion"] = [
-            f"results/metrics/{s}/{m}_confusion.png" for s, m in evaluated_pairs()
-        ]
-    if discover_keys():
-        out["clusters"] = "results/discover/clusters.tsv"
-        out["novel"] = "results/discover/candidates.tsv"
-        out["usage_plot"] = "results/discover/usage.png"
-        out["clips"] = expand_keys("results/clips/{k}.h5", discover_keys())
-        out["embeddings"] = expand_keys("results/embeddings/{k}.h5", discover_keys())
-    return out
 
 
 rule report:
@@ -113,15 +77,19 @@ rule report:
         unpack(report_inputs),
     output:
         html="results/report/index.html",
+    log:
+        "logs/report.log",
+    conda:
+        "../../envs/ethoflow.yaml"
+    resources:
+        **rule_resources("report"),
     params:
         session_keys=list(SHEET.index),
-        sheet=SHEET[["subject", "session", "setup", "group", "annotations"]].to_dict("records"),
+        sheet=SHEET[["subject", "session", "setup", "group", "annotations"]].to_dict(
+            "records"
+        ),
         behaviors={s: config["setups"][s]["behaviors"] for s in SETUPS},
         demo_model=vlm_is_demo(),
         model=config["vlm"]["model"],
-    log:
-        "logs/report.log",
-    resources:
-        **rule_resources("report"),
     script:
         "../scripts/report.py"

@@ -1,9 +1,11 @@
 import re
+import sys
+from pathlib import Path
 
 from snakemake.utils import validate
 
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from ethoflow import sheet as ethoflow_sheet
-
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -35,6 +37,15 @@ def row(wc):
 
 def setup_cfg(wc):
     return config["setups"][row(wc)["setup"]]
+
+
+POSE_KEYS = ("fps", "animals", "skeleton", "head", "tail")
+
+
+def setup_pose_cfg(wc):
+    """The pose-related part of a setup (a changed prompt must not rerun ingest)."""
+    cfg = setup_cfg(wc)
+    return {k: cfg[k] for k in POSE_KEYS if k in cfg}
 
 
 def has_video(k):
@@ -171,4 +182,74 @@ def get_final_output():
             out.append(f"results/descriptions/{k}.jsonl")
     if any(eval_sessions(s, "pose") for s in SETUPS):
         out.append("results/metrics/comparison.tsv")
+    return out
+
+
+# ---------------------------------------------------------------- classify.smk inputs
+def classify_inputs(wc):
+    k = key(wc)
+    setup = row(wc)["setup"]
+    out = {"pose_h5": f"results/pose/{k}.h5", "stage1": f"results/stage1/{k}.h5"}
+    if wc.mode in STAGE2_MODES:
+        out["clips"] = f"results/clips/{k}.h5"
+    if wc.mode in TRAINED_MODES:
+        out["embeddings"] = f"results/embeddings/{k}.h5"
+        out["model"] = f"results/models/{setup}/classifier_{wc.mode}.pkl"
+    if wc.mode == "icl":
+        out["icl"] = f"results/icl/{k}.h5"
+    return out
+
+
+def train_classifier_inputs(wc):
+    keys = train_sessions(wc.setup, wc.mode)
+    return {
+        "pose": expand_keys("results/pose/{k}.h5", keys),
+        "clips": expand_keys("results/clips/{k}.h5", keys),
+        "embeddings": expand_keys("results/embeddings/{k}.h5", keys),
+        "labels": expand_keys("results/labels/{k}.csv", keys),
+    }
+
+
+# ---------------------------------------------------------------- cohort.smk inputs
+def evaluated_pairs():
+    """(setup, mode) pairs that have annotated sessions to evaluate on."""
+    return [(s, m) for s in SETUPS for m in modes_for_setup(s) if eval_sessions(s, m)]
+
+
+def primary_mode(k):
+    modes = modes_for_session(k)
+    primary = config["classifier"]["primary"]
+    return primary if primary in modes else modes[0]
+
+
+def primary_behavior(keys):
+    return [f"results/behavior/{primary_mode(k)}/{k}.csv" for k in keys]
+
+
+def discover_keys():
+    return (
+        sessions(video=True) if config.get("discover", {}).get("enabled", True) else []
+    )
+
+
+def report_inputs(wc):
+    keys = list(SHEET.index)
+    out = {
+        "behavior": primary_behavior(keys),
+        "qc": expand_keys("results/qc/{k}.tsv", keys),
+        "summary": "results/summary/time_budget.tsv",
+        "group_plot": "results/summary/group_comparison.png",
+    }
+    if evaluated_pairs():
+        out["comparison"] = "results/metrics/comparison.tsv"
+        out["metrics"] = [f"results/metrics/{s}/{m}.tsv" for s, m in evaluated_pairs()]
+        out["confusion"] = [
+            f"results/metrics/{s}/{m}_confusion.png" for s, m in evaluated_pairs()
+        ]
+    if discover_keys():
+        out["clusters"] = "results/discover/clusters.tsv"
+        out["novel"] = "results/discover/candidates.tsv"
+        out["usage_plot"] = "results/discover/usage.png"
+        out["clips"] = expand_keys("results/clips/{k}.h5", discover_keys())
+        out["embeddings"] = expand_keys("results/embeddings/{k}.h5", discover_keys())
     return out

@@ -1,20 +1,24 @@
 rule train_localizer:
     input:
         pose=lambda wc: expand_keys("results/pose/{k}.h5", train_sessions(wc.setup)),
-        labels=lambda wc: expand_keys("results/labels/{k}.csv", train_sessions(wc.setup)),
+        labels=lambda wc: expand_keys(
+            "results/labels/{k}.csv", train_sessions(wc.setup)
+        ),
     output:
         model="results/models/{setup}/localizer.pt",
         metrics="results/models/{setup}/localizer_training.json",
-    params:
-        behaviors=lambda wc: config["setups"][wc.setup]["behaviors"],
-        cfg=config["localizer"],
     log:
         "logs/train_localizer/{setup}.log",
     benchmark:
         "benchmarks/results/train_localizer/{setup}.tsv"
+    conda:
+        "../../envs/ethoflow.yaml"
     threads: res("train_localizer", "cpus")
     resources:
         **rule_resources("train_localizer"),
+    params:
+        behaviors=lambda wc: config["setups"][wc.setup]["behaviors"],
+        cfg=config["localizer"],
     script:
         "../scripts/train_localizer.py"
 
@@ -26,35 +30,45 @@ rule localize:
     output:
         stage1="results/stage1/{subject}/{session}.h5",
         proposals="results/proposals/{subject}/{session}.tsv",
-    params:
-        cfg=config["proposals"],
     log:
         "logs/localize/{subject}/{session}.log",
     benchmark:
         "benchmarks/results/localize/{subject}/{session}.tsv"
+    conda:
+        "../../envs/ethoflow.yaml"
     resources:
         **rule_resources("localize"),
+    params:
+        cfg=config["proposals"],
     script:
         "../scripts/localize.py"
 
 
 rule evaluate_stage1:
     input:
-        stage1=lambda wc: expand_keys("results/stage1/{k}.h5", eval_sessions(wc.setup, "pose")),
+        stage1=lambda wc: expand_keys(
+            "results/stage1/{k}.h5", eval_sessions(wc.setup, "pose")
+        ),
         proposals=lambda wc: expand_keys(
             "results/proposals/{k}.tsv", eval_sessions(wc.setup, "pose")
         ),
-        labels=lambda wc: expand_keys("results/labels/{k}.csv", eval_sessions(wc.setup, "pose")),
-        pose=lambda wc: expand_keys("results/pose/{k}.h5", eval_sessions(wc.setup, "pose")),
+        labels=lambda wc: expand_keys(
+            "results/labels/{k}.csv", eval_sessions(wc.setup, "pose")
+        ),
+        pose=lambda wc: expand_keys(
+            "results/pose/{k}.h5", eval_sessions(wc.setup, "pose")
+        ),
     output:
         metrics="results/metrics/{setup}/stage1.tsv",
         sweep="results/metrics/{setup}/stage1_threshold_sweep.tsv",
+    log:
+        "logs/evaluate_stage1/{setup}.log",
+    conda:
+        "../../envs/ethoflow.yaml"
+    resources:
+        **rule_resources("evaluate_stage1"),
     params:
         behaviors=lambda wc: config["setups"][wc.setup]["behaviors"],
         cfg=config["proposals"],
-    log:
-        "logs/evaluate_stage1/{setup}.log",
-    resources:
-        **rule_resources("evaluate_stage1"),
     script:
         "../scripts/evaluate_stage1.py"

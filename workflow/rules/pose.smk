@@ -5,18 +5,20 @@ rule pose_preprocess:
     output:
         pose_h5="results/pose/{subject}/{session}.h5",
         qc="results/qc/{subject}/{session}.tsv",
-    params:
-        fmt=lambda wc: row(wc)["pose_format"],
-        setup=setup_cfg,
-        pose_cfg=config["pose"],
-        features_cfg=config.get("features", {}),
-        frames=frame_range,
     log:
         "logs/pose_preprocess/{subject}/{session}.log",
     benchmark:
         "benchmarks/results/pose_preprocess/{subject}/{session}.tsv"
+    conda:
+        "../../envs/ethoflow.yaml"
     resources:
         **rule_resources("pose_preprocess"),
+    params:
+        fmt=lambda wc: row(wc)["pose_format"],
+        setup=setup_pose_cfg,
+        pose_cfg=config["pose"],
+        features_cfg=config.get("features", {}),
+        frames=frame_range,
     script:
         "../scripts/pose_preprocess.py"
 
@@ -31,15 +33,17 @@ rule labels:
         ),
     output:
         labels="results/labels/{subject}/{session}.csv",
+    log:
+        "logs/labels/{subject}/{session}.log",
+    conda:
+        "../../envs/ethoflow.yaml"
+    resources:
+        **rule_resources("labels"),
     params:
         rule=lambda wc: row(wc)["annotations"],
         behaviors=lambda wc: setup_cfg(wc)["behaviors"],
-        setup=setup_cfg,
+        setup=setup_pose_cfg,
         kinematic=config.get("kinematic_labels", {}),
         frames=frame_range,
-    log:
-        "logs/labels/{subject}/{session}.log",
-    resources:
-        **rule_resources("labels"),
     script:
         "../scripts/labels.py"

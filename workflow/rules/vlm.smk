@@ -3,6 +3,8 @@ rule build_demo_vlm:
         model=directory(vlm_model_dir()),
     log:
         "logs/build_demo_vlm.log",
+    conda:
+        "../../envs/vlm.yaml"
     resources:
         **rule_resources("build_demo_vlm"),
     script:
@@ -15,6 +17,17 @@ rule vlm_embed:
         model_dir=vlm_model_input,
     output:
         embeddings="results/embeddings/{subject}/{session}.h5",
+    log:
+        "logs/vlm_embed/{subject}/{session}.log",
+    benchmark:
+        "benchmarks/results/vlm_embed/{subject}/{session}.tsv"
+    group:
+        "vlm"
+    conda:
+        "../../envs/vlm.yaml"
+    threads: res("vlm_embed", "cpus")
+    resources:
+        **rule_resources("vlm_embed"),
     params:
         model=vlm_model(),
         revision=config["vlm"].get("revision", ""),
@@ -24,15 +37,6 @@ rule vlm_embed:
         batch_size=config["vlm"]["batch_size"],
         dtype=config["vlm"].get("dtype", "auto"),
         attn=config["vlm"].get("attn", "sdpa"),
-    log:
-        "logs/vlm_embed/{subject}/{session}.log",
-    benchmark:
-        "benchmarks/results/vlm_embed/{subject}/{session}.tsv"
-    group:
-        "vlm"
-    threads: res("vlm_embed", "cpus")
-    resources:
-        **rule_resources("vlm_embed"),
     script:
         "../scripts/vlm_embed.py"
 
@@ -43,6 +47,17 @@ rule vlm_describe:
         model_dir=vlm_model_input,
     output:
         descriptions="results/descriptions/{subject}/{session}.jsonl",
+    log:
+        "logs/vlm_describe/{subject}/{session}.log",
+    benchmark:
+        "benchmarks/results/vlm_describe/{subject}/{session}.tsv"
+    group:
+        "vlm"
+    conda:
+        "../../envs/vlm.yaml"
+    threads: res("vlm_describe", "cpus")
+    resources:
+        **rule_resources("vlm_describe"),
     params:
         model=vlm_model(),
         revision=config["vlm"].get("revision", ""),
@@ -53,33 +68,33 @@ rule vlm_describe:
         batch_size=config["vlm"]["batch_size"],
         dtype=config["vlm"].get("dtype", "auto"),
         attn=config["vlm"].get("attn", "sdpa"),
-    log:
-        "logs/vlm_describe/{subject}/{session}.log",
-    benchmark:
-        "benchmarks/results/vlm_describe/{subject}/{session}.tsv"
-    group:
-        "vlm"
-    threads: res("vlm_describe", "cpus")
-    resources:
-        **rule_resources("vlm_describe"),
     script:
         "../scripts/vlm_describe.py"
 
 
 rule icl_exemplars:
     input:
-        clips=lambda wc: expand_keys("results/clips/{k}.h5", train_sessions(wc.setup, "icl")),
-        labels=lambda wc: expand_keys("results/labels/{k}.csv", train_sessions(wc.setup, "icl")),
+        clips=lambda wc: expand_keys(
+            "results/clips/{k}.h5", train_sessions(wc.setup, "icl")
+        ),
+        labels=lambda wc: expand_keys(
+            "results/labels/{k}.csv", train_sessions(wc.setup, "icl")
+        ),
+        pose=lambda wc: expand_keys(
+            "results/pose/{k}.h5", train_sessions(wc.setup, "icl")
+        ),
     output:
         exemplars="results/models/{setup}/icl_exemplars.h5",
+    log:
+        "logs/icl_exemplars/{setup}.log",
+    conda:
+        "../../envs/ethoflow.yaml"
+    resources:
+        **rule_resources("icl_exemplars"),
     params:
         behaviors=lambda wc: config["setups"][wc.setup]["behaviors"],
         per_class=config["vlm"].get("icl_exemplars_per_class", 1),
         seed=config["classifier"].get("seed", 0),
-    log:
-        "logs/icl_exemplars/{setup}.log",
-    resources:
-        **rule_resources("icl_exemplars"),
     script:
         "../scripts/icl_exemplars.py"
 
@@ -91,6 +106,17 @@ rule vlm_icl:
         model_dir=vlm_model_input,
     output:
         scores="results/icl/{subject}/{session}.h5",
+    log:
+        "logs/vlm_icl/{subject}/{session}.log",
+    benchmark:
+        "benchmarks/results/vlm_icl/{subject}/{session}.tsv"
+    group:
+        "vlm"
+    conda:
+        "../../envs/vlm.yaml"
+    threads: res("vlm_icl", "cpus")
+    resources:
+        **rule_resources("vlm_icl"),
     params:
         model=vlm_model(),
         revision=config["vlm"].get("revision", ""),
@@ -99,14 +125,5 @@ rule vlm_icl:
         batch_size=config["vlm"]["batch_size"],
         dtype=config["vlm"].get("dtype", "auto"),
         attn=config["vlm"].get("attn", "sdpa"),
-    log:
-        "logs/vlm_icl/{subject}/{session}.log",
-    benchmark:
-        "benchmarks/results/vlm_icl/{subject}/{session}.tsv"
-    group:
-        "vlm"
-    threads: res("vlm_icl", "cpus")
-    resources:
-        **rule_resources("vlm_icl"),
     script:
         "../scripts/vlm_icl.py"

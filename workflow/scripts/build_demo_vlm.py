@@ -1,5 +1,8 @@
 """Snakemake entry point of rule build_demo_vlm: all logic is in ethoflow.steps.build_demo_vlm."""
 
-from ethoflow.smk import run_step
+import sys
+
+sys.path.insert(0, snakemake.scriptdir + "/..")  # noqa: F821  (the ethoflow package)
+from ethoflow.smk import run_step  # noqa: E402
 
 run_step(snakemake, "build_demo_vlm")  # noqa: F821

@@ -1,5 +1,8 @@
 """Snakemake entry point of rule classify: all logic is in ethoflow.steps.classify."""
 
-from ethoflow.smk import run_step
+import sys
+
+sys.path.insert(0, snakemake.scriptdir + "/..")  # noqa: F821  (the ethoflow package)
+from ethoflow.smk import run_step  # noqa: E402
 
 run_step(snakemake, "classify")  # noqa: F821

@@ -1,5 +1,8 @@
 """Snakemake entry point of rule evaluate_stage1: all logic is in ethoflow.steps.evaluate_stage1."""
 
-from ethoflow.smk import run_step
+import sys
+
+sys.path.insert(0, snakemake.scriptdir + "/..")  # noqa: F821  (the ethoflow package)
+from ethoflow.smk import run_step  # noqa: E402
 
 run_step(snakemake, "evaluate_stage1")  # noqa: F821

@@ -1,5 +1,8 @@
 """Snakemake entry point of rule icl_exemplars: all logic is in ethoflow.steps.icl_exemplars."""
 
-from ethoflow.smk import run_step
+import sys
+
+sys.path.insert(0, snakemake.scriptdir + "/..")  # noqa: F821  (the ethoflow package)
+from ethoflow.smk import run_step  # noqa: E402
 
 run_step(snakemake, "icl_exemplars")  # noqa: F821

@@ -1,5 +1,8 @@
 """Snakemake entry point of rule summarize: all logic is in ethoflow.steps.summarize."""
 
-from ethoflow.smk import run_step
+import sys
+
+sys.path.insert(0, snakemake.scriptdir + "/..")  # noqa: F821  (the ethoflow package)
+from ethoflow.smk import run_step  # noqa: E402
 
 run_step(snakemake, "summarize")  # noqa: F821

@@ -1,5 +1,8 @@
 """Snakemake entry point of rule train_classifier: all logic is in ethoflow.steps.train_classifier."""
 
-from ethoflow.smk import run_step
+import sys
+
+sys.path.insert(0, snakemake.scriptdir + "/..")  # noqa: F821  (the ethoflow package)
+from ethoflow.smk import run_step  # noqa: E402
 
 run_step(snakemake, "train_classifier")  # noqa: F821

@@ -1,0 +1,230 @@
+"""The demo cohort end to end: every declared output exists and honours its contract."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from .conftest import REPO, copy_repo, planned_jobs, snakemake
+
+pytestmark = pytest.mark.workflow
+
+SHEET = pd.read_csv(REPO / "config/sessions.tsv", sep="\t", dtype=str, keep_default_na=False)
+VIDEO = SHEET[SHEET.video != ""]
+BEHAVIORS = {
+    "triplet": ["contact", "locomotion", "immobile"],
+    "openfield": ["locomotion", "immobile"],
+    "fearcond": ["freezing"],
+}
+MODES = ["pose", "linear", "pose+vlm", "knn", "icl"]
+
+
+def keys(df):
+    return [f"{r.subject}/{r.session}" for r in df.itertuples()]
+
+
+def n_pose_frames(run, k):
+    with h5py.File(run / f"results/pose/{k}.h5", "r") as f:
+        return f["keypoints"].shape[0]
+
+
+def test_every_declared_output_exists(demo_run):
+    proc = snakemake(demo_run, "--summary")
+    lines = [ln.split("\t") for ln in proc.stdout.splitlines() if "\t" in ln]
+    header, rows = lines[0], lines[1:]
+    assert header[0] == "output_file"
+    assert len(rows) > 100
+    missing = [r[0] for r in rows if not (demo_run / r[0]).exists()]
+    assert missing == []
+    assert planned_jobs(demo_run) == {}, "a second run with nothing changed must run nothing"
+
+
+def test_pose_h5_contract(demo_run):
+    for r in SHEET.itertuples():
+        with h5py.File(demo_run / f"results/pose/{r.subject}/{r.session}.h5", "r") as f:
+            kp, conf, feats = f["keypoints"], f["confidence"], f["features"][()]
+            t, a, k, two = kp.shape
+            assert kp.dtype == np.float32 and conf.dtype == np.float32
+            assert two == 2 and conf.shape == (t, a, k) and feats.shape[0] == t
+            assert np.isfinite(feats).all()
+            n_animals = {"triplet": 3}.get(r.setup, 1)
+            assert a == n_animals
+            start = int(r.start_frame or 0)
+            total = int(f.attrs["n_source_frames"])
+            end = int(r.end_frame) if r.end_frame else total
+            assert t == end - start
+            assert float(f.attrs["fps"]) > 0
+
+
+def test_labels_are_per_frame_and_in_vocabulary(demo_run):
+    for r in SHEET.itertuples():
+        k = f"{r.subject}/{r.session}"
+        df = pd.read_csv(demo_run / f"results/labels/{k}.csv")
+        assert list(df.columns) == ["frame", "behavior"]
+        assert len(df) == n_pose_frames(demo_run, k)
+        assert set(df.behavior) <= {"other", *BEHAVIORS[r.setup]}
+        assert (df.frame.to_numpy() == np.arange(len(df))).all()
+
+
+def test_proposals_and_clips(demo_run):
+    for r in VIDEO.itertuples():
+        k = f"{r.subject}/{r.session}"
+        n = n_pose_frames(demo_run, k)
+        props = pd.read_csv(demo_run / f"results/proposals/{k}.tsv", sep="\t")
+        assert list(props.columns[:3]) == ["start_frame", "end_frame", "score"]
+        assert (props.start_frame >= 0).all() and (props.end_frame <= n).all()
+        assert (props.end_frame > props.start_frame).all()
+        with h5py.File(demo_run / f"results/clips/{k}.h5", "r") as f:
+            frames = f["frames"]
+            assert frames.dtype == np.uint8 and frames.ndim == 5
+            nclip, nf, h, w, c = frames.shape
+            assert nf == 10 and (h, w, c) == (224, 224, 3)
+            idx = f["frame_index"][()]
+            start, end = f["start_frame"][()], f["end_frame"][()]
+            assert idx.shape == (nclip, nf)
+            assert ((idx >= start[:, None]) & (idx < end[:, None])).all()
+            assert (np.diff(idx, axis=1) >= 0).all()
+            if nclip:
+                assert frames[0].std() > 1, "decoded frames must hold an image"
+
+
+def test_embeddings_and_descriptions(demo_run):
+    for k in keys(VIDEO):
+        with h5py.File(demo_run / f"results/clips/{k}.h5", "r") as f:
+            nclip = f["frames"].shape[0]
+        with h5py.File(demo_run / f"results/embeddings/{k}.h5", "r") as f:
+            emb = f["embeddings"]
+            assert emb.dtype == np.float16 and emb.shape[0] == nclip and emb.shape[1] > 0
+            assert np.isfinite(emb[()]).all()
+            assert bool(f.attrs["random_demo_model"]) is True
+            for attr in ("model", "prompt", "pooling", "layer"):
+                assert attr in f.attrs
+        lines = (demo_run / f"results/descriptions/{k}.jsonl").read_text().splitlines()
+        assert len(lines) == nclip
+        for line in lines:
+            rec = json.loads(line)
+            assert isinstance(rec["text"], str) and rec["n_tokens"] > 0
+
+
+def test_behavior_vectors(demo_run):
+    for r in SHEET.itertuples():
+        k = f"{r.subject}/{r.session}"
+        n = n_pose_frames(demo_run, k)
+        modes = MODES if r.video else ["pose"]
+        vocab = ["other", *BEHAVIORS[r.setup]]
+        for mode in modes:
+            df = pd.read_csv(demo_run / f"results/behavior/{mode}/{k}.csv")
+            assert list(df.columns) == ["frame", "time_s", "label"] + [f"p_{b}" for b in vocab]
+            assert len(df) == n
+            assert set(df.label) <= set(vocab)
+            p = df[[f"p_{b}" for b in vocab]].to_numpy()
+            assert ((p >= 0) & (p <= 1)).all()
+            assert np.allclose(p.sum(axis=1), 1, atol=1e-3)
+            assert (np.array(vocab)[p.argmax(axis=1)] == df.label.to_numpy()).all()
+            ev = pd.read_csv(demo_run / f"results/behavior/{mode}/{k}.events.csv")
+            assert list(ev.columns) == ["behavior", "start_s", "stop_s"]
+            assert (ev.stop_s > ev.start_s).all() and set(ev.behavior) <= set(vocab[1:])
+            assert (demo_run / f"results/behavior/{mode}/{k}.nwb").stat().st_size > 0
+
+
+def test_metrics_and_summary(demo_run):
+    comparison = pd.read_csv(demo_run / "results/metrics/comparison.tsv", sep="\t")
+    assert set(comparison.setup) == set(BEHAVIORS)
+    for setup in BEHAVIORS:
+        modes = MODES if setup != "fearcond" else ["pose"]
+        for mode in modes:
+            m = pd.read_csv(demo_run / f"results/metrics/{setup}/{mode}.tsv", sep="\t")
+            f1 = m["f1"].dropna()
+            assert ((f1 >= 0) & (f1 <= 1)).all()
+            assert (m.evaluated_on == "test").all()
+    # the real freezing labels: the pose baseline must find freezing on the held-out half
+    fc = pd.read_csv(demo_run / "results/metrics/fearcond/pose.tsv", sep="\t")
+    assert fc.set_index(fc.columns[0]).loc["freezing", "f1"] > 0.6
+    budget = pd.read_csv(demo_run / "results/summary/time_budget.tsv", sep="\t")
+    for _, g in budget.groupby(["subject", "session"]):
+        assert 0 <= g["fraction"].sum() <= 1.0 + 1e-6
+
+
+def test_report_is_honest(demo_run):
+    html = (demo_run / "results/report/index.html").read_text()
+    assert "random" in html.lower() and "rule-based" in html.lower()
+    assert "<img" in html
+
+
+def test_bad_sheet_fails_before_any_job(tmp_path):
+    work = copy_repo(tmp_path)
+    sheet = work / "config/sessions.tsv"
+    text = sheet.read_text().replace(
+        "tests/data/dlc_openfield/m3v1mp4.mp4", "tests/data/dlc_openfield/missing.mp4", 1
+    )
+    sheet.write_text(text)
+    proc = snakemake(work, "--dry-run", check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "row 4 (openfield1/part1)" in out and "missing.mp4" in out
+    assert not (work / "results").exists()
+    sheet.write_text(text.replace("missing.mp4", "m3v1mp4.mp4").replace("dlc_csv", "dlc_xlsx", 1))
+    proc = snakemake(work, "--dry-run", check=False)
+    assert proc.returncode != 0 and "dlc_xlsx" in proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def finished_copy(demo_run, tmp_path):
+    dest = tmp_path / "run"
+    shutil.copytree(demo_run, dest, symlinks=True)
+    return dest
+
+
+def test_adding_a_session_runs_only_its_jobs(finished_copy):
+    sheet = finished_copy / "config/sessions.tsv"
+    row = (
+        "triplet2\tpart1\ttriplet\ttests/data/mabe22_triplet/EGS8X2MN4SSUGFWAV976.mp4\t"
+        "tests/data/mabe22_triplet/EGS8X2MN4SSUGFWAV976.h5\tdlc_h5\t\tpredict\tB\t300\t900\n"
+    )
+    sheet.write_text(sheet.read_text() + row)
+    jobs = planned_jobs(finished_copy)
+    per_session = {
+        "pose_preprocess",
+        "localize",
+        "cut_clips",
+        "vlm_embed",
+        "vlm_describe",
+        "vlm_icl",
+    }
+    for rule in per_session:
+        assert jobs.get(rule) == 1, (rule, jobs)
+    assert jobs.get("classify") == len(MODES)
+    for rule in ("train_localizer", "train_classifier", "labels", "evaluate", "icl_exemplars"):
+        assert rule not in jobs, (rule, jobs)
+    assert {"summarize", "report"} <= set(jobs)
+
+
+def test_changed_prompt_reruns_stage2_and_below_only(finished_copy):
+    cfg = finished_copy / "config/config.yaml"
+    text = cfg.read_text()
+    old = 'prompt: "What are the three mice doing in this video?"'
+    assert old in text
+    cfg.write_text(text.replace(old, 'prompt: "Which mouse is chasing which?"'))
+    jobs = planned_jobs(finished_copy)
+    assert jobs.get("vlm_embed") == 2, jobs
+    for rule in (
+        "pose_preprocess",
+        "labels",
+        "train_localizer",
+        "localize",
+        "cut_clips",
+        "vlm_describe",
+        "vlm_icl",
+    ):
+        assert rule not in jobs, (rule, jobs)
+    assert jobs.get("train_classifier") == 3 and "classify" in jobs
+
+
+def test_lint_is_clean():
+    proc = snakemake(REPO, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

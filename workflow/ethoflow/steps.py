@@ -1,0 +1,611 @@
+"""One function per workflow step: typed paths in, files out.
+
+Each rule's ``script:`` calls the function of the same name with the rule's named input,
+output and params (see ``ethoflow.smk.run_step``). The functions only join the modules of
+the package together; every algorithm lives in its own module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_path
+from .errors import InputError
+
+log = logging.getLogger("ethoflow")
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+
+def _opt(path) -> str | None:
+    """An optional single input: '' or [] mean absent."""
+    if isinstance(path, list | tuple):
+        return path[0] if path else None
+    return path or None
+
+
+def _write_tsv(df: pd.DataFrame, path: str) -> None:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+
+
+def _read_frame_attrs(pose_h5: str) -> dict:
+    with h5py.File(pose_h5, "r") as f:
+        return {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+
+
+# ---------------------------------------------------------------- ingest
+def pose_preprocess(
+    pose: str,
+    video,
+    pose_h5: str,
+    qc: str,
+    fmt: str,
+    setup: dict,
+    pose_cfg: dict,
+    features_cfg: dict,
+    frames: dict,
+) -> None:
+    """Any pose format -> repaired, cropped canonical pose h5 with features, plus a QC table."""
+    from . import features, pose_io, repair
+
+    video = _opt(video)
+    p = pose_io.load_pose(
+        pose, fmt, fps=setup["fps"], skeleton=setup["skeleton"], animals=setup["animals"]
+    )
+    n_source = p.keypoints.shape[0]
+    n_video = None
+    if video:
+        from .video import video_info
+
+        info = video_info(video)
+        n_video = info.n_frames
+        pose_io.check_length(n_source, n_video, pose_cfg["length_tolerance_frames"], pose)
+        if abs(info.fps - p.fps) > 0.01 * p.fps:
+            raise InputError(
+                video, f"video runs at {info.fps:.3f} fps but the pose ({pose}) at {p.fps:.3f} fps"
+            )
+    start = int(frames.get("start") or 0)
+    end = frames.get("end")
+    end = n_source if end is None else min(int(end), n_source)
+    if start >= end:
+        raise InputError(pose, f"frame range {start}:{end} is empty (pose has {n_source} frames)")
+    p = dataclasses.replace(p, keypoints=p.keypoints[start:end], confidence=p.confidence[start:end])
+    p, qc_table = repair.repair_pose(p, pose_cfg["min_confidence"], pose_cfg["max_gap_frames"])
+    feats, names = features.compute_features(p, features_cfg)
+    extra = {"frame_offset": start, "n_source_frames": n_source}
+    if n_video is not None:
+        extra["n_video_frames"] = n_video
+    pose_io.write_pose_h5(pose_h5, p, feats, names, extra_attrs=extra)
+    _write_tsv(qc_table, qc)
+    log.info("%s: %d frames, %d features", pose, end - start, feats.shape[1])
+
+
+def labels(
+    pose_h5: str,
+    annotations,
+    labels: str,
+    rule: str,
+    behaviors: list[str],
+    setup: dict,
+    kinematic: dict,
+    frames: dict,
+) -> None:
+    """Per-frame labels of a session: converted annotations, or the kinematic rule."""
+    from . import annotations as ann
+    from . import pose_io
+    from .demo_labels import kinematic_labels
+
+    pose, _, _ = pose_io.read_pose_h5(pose_h5)
+    attrs = _read_frame_attrs(pose_h5)
+    n = pose.keypoints.shape[0]
+    annotations = _opt(annotations)
+    if annotations is None:
+        if rule != "rule:kinematic":
+            raise InputError(pose_h5, f"unknown label rule {rule!r}")
+        y = kinematic_labels(
+            pose.keypoints,
+            pose.fps,
+            pose.keypoint_names,
+            behaviors,
+            setup.get("head", pose.keypoint_names[0]),
+            setup.get("tail", pose.keypoint_names[-1]),
+            kinematic,
+            source=pose_h5,
+        )
+    else:
+        offset = int(attrs.get("frame_offset", 0))
+        total = int(attrs.get("n_source_frames", offset + n))
+        y = ann.load_annotations(annotations, total, behaviors, pose.fps)[offset : offset + n]
+    ann.write_labels(labels, y, behaviors)
+
+
+# ---------------------------------------------------------------- stage 1
+def _features(pose_h5: str) -> np.ndarray:
+    with h5py.File(pose_h5, "r") as f:
+        return f["features"][()]
+
+
+def train_localizer(
+    pose: list[str],
+    labels: list[str],
+    model: str,
+    metrics: str,
+    behaviors: list[str],
+    cfg: dict,
+    threads: int = 1,
+) -> None:
+    """Train the setup's 1D-CNN on its train split."""
+    import torch
+
+    from . import annotations as ann
+    from . import localizer
+
+    torch.set_num_threads(max(1, threads))
+    if not pose:
+        raise InputError(None, "no annotated train session for this setup: cannot train stage 1")
+    feats = [_features(p) for p in pose]
+    ys = [ann.read_labels(p, behaviors) for p in labels]
+    for f, y, p in zip(feats, ys, labels, strict=True):
+        if len(f) != len(y):
+            raise InputError(p, f"{len(y)} labels for {len(f)} pose frames")
+    result = localizer.train_localizer(
+        feats, ys, len(behaviors) + 1, cfg, int(cfg.get("seed", 0)), model
+    )
+    with atomic_path(metrics) as tmp:
+        tmp.write_text(json.dumps(result, indent=2, default=float))
+
+
+def localize(pose_h5: str, model: str, stage1: str, proposals: str, cfg: dict) -> None:
+    """Frame probabilities of the localizer and the action proposals of one session."""
+    from . import localizer
+    from . import proposals as prop
+
+    m = localizer.load_localizer(model)
+    p_action, p_class = localizer.predict_frames(m, _features(pose_h5))
+    fps = float(_read_frame_attrs(pose_h5)["fps"])
+    props = prop.make_proposals(p_action, fps, cfg)
+    with atomic_path(stage1) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("p_action", data=p_action.astype(np.float32))
+            f.create_dataset("p_class", data=p_class.astype(np.float32))
+            f.attrs["fps"] = fps
+            f.attrs["model"] = str(model)
+    prop.write_proposals(props, proposals)
+    log.info(
+        "%d proposals covering %.1f%% of frames",
+        len(props),
+        100 * (props.end_frame - props.start_frame).sum() / max(1, len(p_action)),
+    )
+
+
+def evaluate_stage1(
+    stage1: list[str],
+    proposals: list[str],
+    labels: list[str],
+    pose: list[str],
+    metrics: str,
+    sweep: str,
+    behaviors: list[str],
+    cfg: dict,
+) -> None:
+    """Localization metrics over the evaluated sessions of a setup (concatenated)."""
+    from . import annotations as ann
+    from . import proposals as prop
+
+    pa, pc, ys, props, offset, fps = [], [], [], [], 0, None
+    for s1, pr, lb, ph in zip(stage1, proposals, labels, pose, strict=True):
+        with h5py.File(s1, "r") as f:
+            pa.append(f["p_action"][()])
+            pc.append(f["p_class"][()])
+            fps = float(f.attrs["fps"])
+        ys.append(ann.read_labels(lb, behaviors))
+        df = prop.read_proposals(pr)
+        props.append(
+            df.assign(start_frame=df.start_frame + offset, end_frame=df.end_frame + offset)
+        )
+        offset += len(pa[-1])
+    p_action, p_class, y = np.concatenate(pa), np.concatenate(pc), np.concatenate(ys)
+    all_props = pd.concat(props, ignore_index=True)
+    tables = prop.evaluate_stage1(p_action, p_class, y, all_props, behaviors)
+    rows = []
+    for name, table in tables.items():
+        rows.append(table.assign(table=name))
+    _write_tsv(pd.concat(rows, ignore_index=True), metrics)
+    thresholds = np.round(np.linspace(0.1, 0.9, 9), 2)
+    _write_tsv(prop.threshold_sweep(p_action, y, fps, cfg, thresholds), sweep)
+
+
+# ---------------------------------------------------------------- clips and VLM
+def _session_windows(clips: str, pose_h5: str) -> pd.DataFrame:
+    """Clip windows in session frames (clips h5 stores video frames)."""
+    offset = int(_read_frame_attrs(pose_h5).get("frame_offset", 0))
+    with h5py.File(clips, "r") as f:
+        start = f["start_frame"][()] - offset
+        end = f["end_frame"][()] - offset
+    return pd.DataFrame({"start_frame": start, "end_frame": end})
+
+
+def cut_clips(
+    video: str,
+    proposals: str,
+    pose_h5: str,
+    clips: str,
+    cfg: dict,
+    clip_seconds: float,
+    threads: int = 1,
+) -> None:
+    """Sampled frames of every clip of a session, one h5."""
+    from . import clips as clipmod
+    from . import proposals as prop
+
+    attrs = _read_frame_attrs(pose_h5)
+    with h5py.File(pose_h5, "r") as f:
+        n_frames = f["keypoints"].shape[0]
+    fps = float(attrs["fps"])
+    windows = prop.clip_windows(prop.read_proposals(proposals), n_frames, fps, clip_seconds)
+    offset = int(attrs.get("frame_offset", 0))
+    windows = windows.assign(
+        start_frame=windows.start_frame + offset, end_frame=windows.end_frame + offset
+    )
+    clipmod.cut_clips(
+        video,
+        windows,
+        clips,
+        fps_out=cfg["fps"],
+        frames_per_clip=cfg["frames_per_clip"],
+        size=cfg["size"],
+        pose_fps=fps,
+        fps_tolerance=cfg.get("fps_tolerance", 0.01),
+    )
+
+
+def build_demo_vlm(model: str) -> None:
+    """The tiny random-weight Qwen2.5-VL of the demo, built offline."""
+    from .tiny import build_tiny_qwen25vl
+
+    with atomic_path(model) as tmp:
+        build_tiny_qwen25vl(tmp)
+
+
+def _load(model, revision, dtype, attn):
+    from .vlm import load_vlm
+
+    return load_vlm(model, revision=revision or None, dtype=dtype, attn=attn)
+
+
+def vlm_embed(
+    clips: str,
+    model_dir,
+    embeddings: str,
+    model: str,
+    revision: str,
+    prompt: str,
+    pooling: str,
+    layer: int,
+    batch_size: int,
+    dtype: str,
+    attn: str,
+) -> None:
+    """One pooled VLM hidden-state vector per clip."""
+    from .vlm import embed_sessions
+
+    vlm = _load(model, revision, dtype, attn)
+    embed_sessions(
+        vlm,
+        [clips],
+        [embeddings],
+        prompt=prompt,
+        pooling=pooling,
+        layer=layer,
+        batch_size=batch_size,
+    )
+
+
+def vlm_describe(
+    clips: str,
+    model_dir,
+    descriptions: str,
+    model: str,
+    revision: str,
+    prompt: str,
+    max_new_tokens: int,
+    batch_size: int,
+    dtype: str,
+    attn: str,
+) -> None:
+    """The VLM's free-text answer for every clip (JSON lines)."""
+    from .clips import read_clips
+
+    vlm = _load(model, revision, dtype, attn)
+    data = read_clips(clips)
+    answers = (
+        vlm.describe(data["frames"], prompt, max_new_tokens, batch_size)
+        if len(data["frames"])
+        else []
+    )
+    with atomic_path(descriptions) as tmp, open(tmp, "w") as f:
+        for i, a in enumerate(answers):
+            rec = {
+                "clip": i,
+                "start_frame": int(data["start_frame"][i]),
+                "end_frame": int(data["end_frame"][i]),
+                "model": model,
+                "prompt": prompt,
+                **a,
+            }
+            f.write(json.dumps(rec) + "\n")
+
+
+def icl_exemplars(
+    clips: list[str],
+    labels: list[str],
+    pose: list[str],
+    exemplars: str,
+    behaviors: list[str],
+    per_class: int,
+    seed: int,
+) -> None:
+    """Labelled exemplar clips for in-context classification, drawn from the train split."""
+    from . import annotations as ann
+    from . import icl
+    from .classify import clip_labels
+
+    clip_y = []
+    for c, lb, ph in zip(clips, labels, pose, strict=True):
+        clip_y.append(clip_labels(ann.read_labels(lb, behaviors), _session_windows(c, ph)))
+    chosen = icl.choose_exemplars(clip_y, per_class, len(behaviors) + 1, seed)
+    vocab = ["other", *behaviors]
+    frames = []
+    for s, i in chosen:
+        with h5py.File(clips[s], "r") as f:
+            frames.append(f["frames"][i])
+    with atomic_path(exemplars) as tmp, h5py.File(tmp, "w") as f:
+        data = np.stack(frames) if frames else np.zeros((0, 2, 1, 1, 3), np.uint8)
+        f.create_dataset("frames", data=data)
+        names = [vocab[clip_y[s][i]] for s, i in chosen]
+        f.create_dataset("label", data=np.array(names, dtype=h5py.string_dtype()))
+        f.attrs["source"] = json.dumps([[clips[s], int(i)] for s, i in chosen])
+
+
+def vlm_icl(
+    clips: str,
+    exemplars: str,
+    model_dir,
+    scores: str,
+    model: str,
+    revision: str,
+    behaviors: list[str],
+    definitions: dict,
+    batch_size: int,
+    dtype: str,
+    attn: str,
+) -> None:
+    """Label log-likelihoods of every clip under an in-context prompt (no training)."""
+    from . import icl
+    from .clips import read_clips
+
+    vlm = _load(model, revision, dtype, attn)
+    data = read_clips(clips)
+    with h5py.File(exemplars, "r") as f:
+        ex_frames = f["frames"][()]
+        ex_labels = [s.decode() if isinstance(s, bytes) else s for s in f["label"][()]]
+    prompt = icl.build_prompt(behaviors, definitions)
+    candidates = ["other", *behaviors]
+    t0 = time.perf_counter()
+    if len(data["frames"]):
+        s = vlm.score_labels(
+            data["frames"],
+            prompt,
+            candidates,
+            exemplars=list(zip(ex_frames, ex_labels, strict=True)),
+            batch_size=batch_size,
+        )
+    else:
+        s = np.zeros((0, len(candidates)), np.float32)
+    with atomic_path(scores) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("scores", data=np.asarray(s, np.float32))
+        f.attrs.update(vlm.meta)
+        f.attrs["prompt"] = prompt
+        f.attrs["candidates"] = json.dumps(candidates)
+        f.attrs["n_exemplars"] = len(ex_labels)
+        f.attrs["seconds"] = time.perf_counter() - t0
+
+
+# ---------------------------------------------------------------- classification
+def _embeddings(path: str) -> np.ndarray:
+    with h5py.File(path, "r") as f:
+        return f["embeddings"][()].astype(np.float32)
+
+
+def _stage1(path: str) -> tuple[np.ndarray, np.ndarray]:
+    with h5py.File(path, "r") as f:
+        return f["p_action"][()], f["p_class"][()]
+
+
+def _clip_inputs(mode, clips, embeddings, pose_h5):
+    from .classify import clip_pose_features
+
+    windows = _session_windows(clips, pose_h5)
+    x = _embeddings(embeddings)
+    if mode == "pose+vlm":
+        return {"embeddings": x, "pose": clip_pose_features(_features(pose_h5), windows)}, windows
+    return {"embeddings": x}, windows
+
+
+def train_classifier(
+    pose: list[str],
+    clips: list[str],
+    embeddings: list[str],
+    labels: list[str],
+    model: str,
+    mode: str,
+    behaviors: list[str],
+    cfg: dict,
+) -> None:
+    """Fit a stage-2 clip classifier on the setup's train split."""
+    import joblib
+
+    from . import annotations as ann
+    from . import classify as cls
+
+    xs, ys = [], []
+    for ph, c, e, lb in zip(pose, clips, embeddings, labels, strict=True):
+        x, windows = _clip_inputs(mode, c, e, ph)
+        xs.append(x)
+        ys.append(cls.clip_labels(ann.read_labels(lb, behaviors), windows))
+    fitted = cls.train_classifier(mode, xs, ys, len(behaviors) + 1, cfg, int(cfg.get("seed", 0)))
+    with atomic_path(model) as tmp:
+        joblib.dump(fitted, tmp)
+
+
+def classify(
+    pose_h5: str,
+    stage1: str,
+    behavior: str,
+    events: str,
+    nwb: str,
+    mode: str,
+    behaviors: list[str],
+    smoothing_frames: int,
+    subject: str,
+    session: str,
+    clips: str | None = None,
+    embeddings: str | None = None,
+    model: str | None = None,
+    icl: str | None = None,
+) -> None:
+    """Per-frame behavior vector of one session in one classification mode."""
+    from . import classify as cls
+    from . import export
+
+    fps = float(_read_frame_attrs(pose_h5)["fps"])
+    _, p_class = _stage1(stage1)
+    n_frames = len(p_class)
+    if mode == "pose":
+        probs = cls.smooth_probs(p_class, smoothing_frames)
+    else:
+        windows = _session_windows(clips, pose_h5)
+        if mode == "icl":
+            with h5py.File(icl, "r") as f:
+                clip_probs = cls.icl_probs(f["scores"][()])
+        else:
+            import joblib
+
+            fitted = joblib.load(model)
+            x, windows = _clip_inputs(mode, clips, embeddings, pose_h5)
+            clip_probs = cls.predict_clips(fitted, x)
+        probs = cls.clips_to_frames(clip_probs, windows, n_frames, smoothing_frames)
+    cls.write_behavior_csv(behavior, probs, fps, behaviors)
+    y = probs.argmax(axis=1)
+    ev = cls.frames_to_events(y, fps, behaviors)
+    _write_tsv_csv(ev, events)
+    export.write_nwb(nwb, y, fps, behaviors, subject=subject, session=session, probs=probs)
+
+
+def _write_tsv_csv(df: pd.DataFrame, path: str) -> None:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.4f")
+
+
+def _read_behavior(path: str, behaviors: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    df = pd.read_csv(path)
+    cols = ["p_other"] + [f"p_{b}" for b in behaviors]
+    vocab = ["other", *behaviors]
+    y = df["label"].map({b: i for i, b in enumerate(vocab)}).to_numpy()
+    return y, df[cols].to_numpy()
+
+
+def evaluate(
+    behavior: list[str],
+    labels: list[str],
+    metrics: str,
+    confusion: str,
+    behaviors: list[str],
+    split: str,
+) -> None:
+    """Per-class precision, recall, F1 and AP of one mode against the labels."""
+    from . import annotations as ann
+    from . import metrics as met
+
+    yt, yp, pr = [], [], []
+    for b, lb in zip(behavior, labels, strict=True):
+        y_pred, probs = _read_behavior(b, behaviors)
+        yt.append(ann.read_labels(lb, behaviors))
+        yp.append(y_pred)
+        pr.append(probs)
+    y_true, y_pred, probs = np.concatenate(yt), np.concatenate(yp), np.concatenate(pr)
+    table = met.per_class_metrics(y_true, y_pred, probs, behaviors).assign(
+        evaluated_on=split, n_sessions=len(behavior)
+    )
+    _write_tsv(table, metrics)
+    cm = met.confusion(y_true, y_pred, len(behaviors) + 1)
+    met.plot_confusion(cm, ["other", *behaviors], confusion)
+
+
+def compare(metrics: list[str], stage1: list[str], table: str, pairs: list) -> None:
+    """One row per setup x mode: the seed experiment's comparison table."""
+    from . import metrics as met
+
+    by_setup: dict[str, dict] = {}
+    for (setup, mode), path in zip(pairs, metrics, strict=True):
+        by_setup.setdefault(setup, {})[mode] = pd.read_csv(path, sep="\t")
+    rows = []
+    for setup, tables in by_setup.items():
+        rows.append(met.comparison_table(tables).assign(setup=setup))
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    for path in stage1:
+        s1 = pd.read_csv(path, sep="\t")
+        setup = Path(path).parent.name
+        loc = s1[s1["table"] == "localization"] if "table" in s1 else s1
+        if len(loc):
+            first = loc.iloc[0].to_dict()
+            first.update(setup=setup, mode="stage1 localization")
+            out = pd.concat(
+                [out, pd.DataFrame([first])[list(set(out.columns) & set(first)) or list(first)]],
+                ignore_index=True,
+            )
+    _write_tsv(out, table)
+
+
+# ---------------------------------------------------------------- cohort
+def _sheet_rows(sheet: list[dict]) -> dict[str, dict]:
+    return {f"{r['subject']}/{r['session']}": r for r in sheet}
+
+
+def summarize(
+    behavior: list[str],
+    table: str,
+    plot: str,
+    session_keys: list[str],
+    sheet: list[dict],
+    behaviors: dict,
+) -> None:
+    """Time budget, bouts and latency per subject x session x behavior."""
+    from . import summary
+
+    rows = _sheet_rows(sheet)
+    parts = []
+    for k, path in zip(session_keys, behavior, strict=True):
+        r = rows[k]
+        vocab = behaviors[r["setup"]]
+        y, _ = _read_behavior(path, vocab)
+        df = pd.read_csv(path, usecols=["time_s"])
+        fps = 1.0 / np.median(np.diff(df["time_s"])) if len(df) > 1 else 1.0
+        parts.append(
+            summary.behavior_summary(y, fps, vocab).assign(
+                subject=r["subject"], session=r["session"], setup=r["setup"], group=r["group"]
+            )
+        )
+    out = pd.concat(parts, ignore_index=True)
+    first = ["subject", "session", "setup", "group"]
+    out = out[first + [c for c in out.columns if c not in first]]
+    _write_tsv(out, table)
+    summary.plot_group_comparison(out, plot)
