@@ -53,8 +53,16 @@ rule evaluate:
             "results/labels/{k}.csv", eval_sessions(wc.setup, wc.mode)
         ),
     output:
-        metrics="results/metrics/{setup}/{mode}.tsv",
-        confusion="results/metrics/{setup}/{mode}_confusion.png",
+        metrics=report(
+            "results/metrics/{setup}/{mode}.tsv",
+            caption="../report/metrics.rst",
+            category="Evaluation",
+        ),
+        confusion=report(
+            "results/metrics/{setup}/{mode}_confusion.png",
+            caption="../report/confusion.rst",
+            category="Evaluation",
+        ),
     log:
         "logs/evaluate/{setup}_{mode}.log",
     conda:

@@ -7,7 +7,11 @@ rule compare:
             if eval_sessions(s, "pose")
         ],
     output:
-        table="results/metrics/comparison.tsv",
+        table=report(
+            "results/metrics/comparison.tsv",
+            caption="../report/comparison.rst",
+            category="Evaluation",
+        ),
     log:
         "logs/compare.log",
     conda:
@@ -24,8 +28,16 @@ rule summarize:
     input:
         behavior=primary_behavior(list(SHEET.index)),
     output:
-        table="results/summary/time_budget.tsv",
-        plot="results/summary/group_comparison.png",
+        table=report(
+            "results/summary/time_budget.tsv",
+            caption="../report/summary.rst",
+            category="Cohort",
+        ),
+        plot=report(
+            "results/summary/group_comparison.png",
+            caption="../report/summary.rst",
+            category="Cohort",
+        ),
     log:
         "logs/summarize.log",
     conda:
@@ -53,7 +65,11 @@ rule discover:
         usage="results/discover/usage.tsv",
         novel="results/discover/candidates.tsv",
         stats="results/discover/group_tests.tsv",
-        plot="results/discover/usage.png",
+        plot=report(
+            "results/discover/usage.png",
+            caption="../report/discover.rst",
+            category="Discovery",
+        ),
     log:
         "logs/discover.log",
     benchmark:
@@ -76,7 +92,11 @@ rule report:
     input:
         unpack(report_inputs),
     output:
-        html="results/report/index.html",
+        html=report(
+            "results/report/index.html",
+            caption="../report/html.rst",
+            category="Report",
+        ),
     log:
         "logs/report.log",
     conda:
