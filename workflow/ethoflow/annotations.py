@@ -1,0 +1,202 @@
+"""Behavior annotations in any supported format -> one per-frame label vector.
+
+Labels are ``int64 [T]``: 0 = other (background), ``i`` = ``behaviors[i - 1]``. Formats:
+
+- ``frame_csv``: ``frame,behavior`` rows (frame optional: then row i = frame i);
+- ``onehot_csv``: a column per behavior holding 0/1 (optional ``frame`` column); a frame with
+  several behaviors gets the one listed first in ``behaviors``;
+- ``events_csv``: BORIS-like ``behavior,start_s,stop_s`` (also ``start``/``stop`` or BORIS
+  ``Behavior,Start (s),Stop (s)``); frames ``round(start_s*fps)`` to ``round(stop_s*fps)``
+  (exclusive); later rows overwrite earlier ones where events overlap;
+- ``calms21_json``: per-frame integers mapped through the file's ``vocab``.
+
+Names are matched case-insensitively. ``other``/``none``/``background`` (and empty cells)
+mean 0; any other name that is not in ``behaviors`` raises InputError naming the file and the
+label. Frames beyond ``n_frames`` are dropped with a warning; frames not annotated are 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_path
+from .errors import InputError
+
+log = logging.getLogger("ethoflow")
+
+BACKGROUND = ("other", "none", "background", "")
+ANN_FORMATS = ("frame_csv", "onehot_csv", "events_csv", "calms21_json")
+_START = ("start_s", "start", "start (s)", "start_time", "onset")
+_STOP = ("stop_s", "stop", "stop (s)", "end_s", "end", "stop_time", "offset")
+
+
+def _codes(path: Path, names, behaviors: list[str]) -> np.ndarray:
+    """Behavior names -> label codes; unknown names raise InputError."""
+    lookup = {b.lower(): i + 1 for i, b in enumerate(behaviors)}
+    for b in BACKGROUND:
+        lookup.setdefault(b, 0)
+    labels = pd.Series(names, dtype=object).fillna("").astype(str).str.strip().str.lower()
+    codes = labels.map(lookup)
+    bad = labels[codes.isna()]
+    if len(bad):
+        raise InputError(
+            path,
+            f"label {bad.iloc[0]!r} is not in the behavior vocabulary {behaviors} "
+            f"({bad.nunique()} unknown label(s): {sorted(bad.unique())[:5]})",
+        )
+    return codes.to_numpy(np.int64)
+
+
+def _place(path: Path, frames: np.ndarray, codes: np.ndarray, n_frames: int) -> np.ndarray:
+    if len(frames) and frames.min() < 0:
+        raise InputError(path, f"negative frame index {int(frames.min())}")
+    keep = frames < n_frames
+    if not keep.all():
+        log.warning("%s: %d annotated frames beyond %d dropped", path, (~keep).sum(), n_frames)
+    out = np.zeros(n_frames, np.int64)
+    out[frames[keep]] = codes[keep]
+    return out
+
+
+def _find(cols: list[str], options: tuple) -> str | None:
+    low = {c.strip().lower(): c for c in cols}
+    return next((low[o] for o in options if o in low), None)
+
+
+def _detect(path: Path, df: pd.DataFrame | None) -> str:
+    if path.suffix.lower() == ".json":
+        return "calms21_json"
+    cols = list(df.columns)
+    if _find(cols, ("behavior",)) and _find(cols, _START) and _find(cols, _STOP):
+        return "events_csv"
+    if _find(cols, ("behavior", "label")):
+        return "frame_csv"
+    return "onehot_csv"
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(path, "annotation file not found")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file")
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        sep = "\t" if "\t" in fh.readline() else ","
+    try:
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(path, f"not a readable annotation CSV: {err}") from err
+
+
+def _int_col(path: Path, series: pd.Series, what: str) -> np.ndarray:
+    try:
+        return pd.to_numeric(series).to_numpy()
+    except ValueError as err:
+        raise InputError(path, f"non-numeric {what} column: {err}") from err
+
+
+def load_annotations(
+    path: str | os.PathLike,
+    n_frames: int,
+    behaviors: list[str],
+    fps: float,
+    fmt: str = "auto",
+    *,
+    sequence: str | None = None,
+) -> np.ndarray:
+    """Per-frame labels ``int64 [n_frames]`` from an annotation file (see module docstring)."""
+    path = Path(path)
+    behaviors = list(behaviors)
+    if fmt == "calms21_json" or (fmt == "auto" and path.suffix.lower() == ".json"):
+        return _load_calms21(path, n_frames, behaviors, sequence)
+    df = _read_csv(path)
+    if fmt == "auto":
+        fmt = _detect(path, df)
+    if fmt not in ANN_FORMATS:
+        raise InputError(path, f"unknown annotation format {fmt!r} (known: {ANN_FORMATS})")
+    cols = list(df.columns)
+    frame_col = _find(cols, ("frame", "frame_index", "frames"))
+    if fmt == "events_csv":
+        beh, start, stop = _find(cols, ("behavior",)), _find(cols, _START), _find(cols, _STOP)
+        if not (beh and start and stop):
+            raise InputError(path, f"event CSV needs behavior,start_s,stop_s columns, has {cols}")
+        codes = _codes(path, df[beh], behaviors)
+        s = np.round(_int_col(path, df[start], "start") * fps).astype(np.int64)
+        e = np.round(_int_col(path, df[stop], "stop") * fps).astype(np.int64)
+        if (e < s).any():
+            raise InputError(path, f"event stops before it starts (row {int(np.argmax(e < s))})")
+        out = np.zeros(n_frames, np.int64)
+        for c, a, b in zip(codes, np.clip(s, 0, n_frames), np.clip(e, 0, n_frames), strict=True):
+            out[a:b] = c
+        if (e > n_frames).any():
+            log.warning("%s: events beyond frame %d cut", path, n_frames)
+        return out
+    frames = (
+        _int_col(path, df[frame_col], "frame").astype(np.int64)
+        if frame_col
+        else np.arange(len(df), dtype=np.int64)
+    )
+    if fmt == "frame_csv":
+        beh = _find(cols, ("behavior", "label"))
+        if beh is None:
+            raise InputError(path, f"per-frame CSV needs a behavior column, has {cols}")
+        return _place(path, frames, _codes(path, df[beh], behaviors), n_frames)
+    names = [c for c in cols if c != frame_col and c.strip().lower() not in ("time", "time_s")]
+    _codes(path, names, behaviors)  # unknown column names raise
+    onehot = np.stack([_int_col(path, df[c], c) for c in names], 1) > 0 if names else None
+    if onehot is None:
+        raise InputError(path, "one-hot CSV has no behavior columns")
+    order = np.argsort([behaviors.index(n) if n in behaviors else 1 << 30 for n in names])
+    known = [names[i] for i in order if names[i] in behaviors]
+    codes = np.zeros(len(df), np.int64)
+    for name in reversed(known):  # the first listed behavior wins
+        codes[onehot[:, names.index(name)]] = behaviors.index(name) + 1
+    return _place(path, frames, codes, n_frames)
+
+
+def _load_calms21(path: Path, n_frames: int, behaviors: list[str], sequence: str | None):
+    from .pose_io import calms21_sequences, pick_sequence
+
+    if not path.is_file():
+        raise InputError(path, "annotation file not found")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file")
+    key, seq = pick_sequence(path, calms21_sequences(path), sequence)
+    if "annotations" not in seq:
+        raise InputError(path, f"CalMS21 sequence {key!r} has no annotations")
+    vocab = (seq.get("metadata") or {}).get("vocab")
+    if not isinstance(vocab, dict):
+        raise InputError(path, f"CalMS21 sequence {key!r} has no metadata.vocab")
+    inverse = {int(v): str(k) for k, v in vocab.items()}
+    ints = np.asarray(seq["annotations"], dtype=np.int64)
+    unknown = sorted(set(np.unique(ints).tolist()) - set(inverse))
+    if unknown:
+        raise InputError(path, f"annotation codes {unknown} are not in the vocab {vocab}")
+    table = np.zeros(max(inverse) + 1, np.int64)
+    keys = sorted(inverse)
+    table[keys] = _codes(path, [inverse[k] for k in keys], behaviors)
+    return _place(path, np.arange(len(ints)), table[ints], n_frames)
+
+
+def write_labels(path: str | os.PathLike, labels: np.ndarray, behaviors: list[str]) -> None:
+    """Write ``frame,behavior`` (names; 0 = other) atomically."""
+    labels = np.asarray(labels, dtype=np.int64)
+    names = np.array(["other", *behaviors], dtype=object)
+    if len(labels) and (labels.min() < 0 or labels.max() > len(behaviors)):
+        raise ValueError(f"label codes outside 0..{len(behaviors)}")
+    df = pd.DataFrame({"frame": np.arange(len(labels)), "behavior": names[labels]})
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def read_labels(path: str | os.PathLike, behaviors: list[str]) -> np.ndarray:
+    """Read a ``frame,behavior`` file written by :func:`write_labels`."""
+    path = Path(path)
+    df = _read_csv(path)
+    frame_col = _find(list(df.columns), ("frame",))
+    n = int(_int_col(path, df[frame_col], "frame").max()) + 1 if frame_col and len(df) else len(df)
+    return load_annotations(path, n, behaviors, fps=1.0, fmt="frame_csv")
