@@ -62,11 +62,13 @@ def pose_preprocess(
     )
     n_source = p.keypoints.shape[0]
     n_video = None
+    feat_cfg = {**features_cfg, "head": setup.get("head"), "tail": setup.get("tail")}
     if video:
         from .video import video_info
 
         info = video_info(video)
         n_video = info.n_frames
+        feat_cfg["frame_size"] = [info.width, info.height]
         pose_io.check_length(n_source, n_video, pose_cfg["length_tolerance_frames"], pose)
         if abs(info.fps - p.fps) > 0.01 * p.fps:
             raise InputError(
@@ -79,7 +81,7 @@ def pose_preprocess(
         raise InputError(pose, f"frame range {start}:{end} is empty (pose has {n_source} frames)")
     p = dataclasses.replace(p, keypoints=p.keypoints[start:end], confidence=p.confidence[start:end])
     p, qc_table = repair.repair_pose(p, pose_cfg["min_confidence"], pose_cfg["max_gap_frames"])
-    feats, names = features.compute_features(p, features_cfg)
+    feats, names = features.compute_features(p, feat_cfg)
     extra = {"frame_offset": start, "n_source_frames": n_source}
     if n_video is not None:
         extra["n_video_frames"] = n_video
@@ -190,7 +192,6 @@ def evaluate_stage1(
     stage1: list[str],
     proposals: list[str],
     labels: list[str],
-    pose: list[str],
     metrics: str,
     sweep: str,
     behaviors: list[str],
@@ -201,7 +202,7 @@ def evaluate_stage1(
     from . import proposals as prop
 
     pa, pc, ys, props, offset, fps = [], [], [], [], 0, None
-    for s1, pr, lb, ph in zip(stage1, proposals, labels, pose, strict=True):
+    for s1, pr, lb in zip(stage1, proposals, labels, strict=True):
         with h5py.File(s1, "r") as f:
             pa.append(f["p_action"][()])
             pc.append(f["p_class"][()])

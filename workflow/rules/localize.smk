@@ -55,9 +55,6 @@ rule evaluate_stage1:
         labels=lambda wc: expand_keys(
             "results/labels/{k}.csv", eval_sessions(wc.setup, "pose")
         ),
-        pose=lambda wc: expand_keys(
-            "results/pose/{k}.h5", eval_sessions(wc.setup, "pose")
-        ),
     output:
         metrics="results/metrics/{setup}/stage1.tsv",
         sweep="results/metrics/{setup}/stage1_threshold_sweep.tsv",

@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule train_classifier: all logic is in ethoflow.steps.train_classifier."""
+"""Snakemake entry point of rule train_classifier (logic: ethoflow.steps)."""
 
 import sys
 
