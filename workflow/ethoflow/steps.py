@@ -38,7 +38,10 @@ def _write_tsv(df: pd.DataFrame, path: str) -> None:
 
 def _read_frame_attrs(pose_h5: str) -> dict:
     with h5py.File(pose_h5, "r") as f:
-        return {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+        return {
+            k: (v.item() if isinstance(v, np.generic) or getattr(v, "size", 0) == 1 else v)
+            for k, v in f.attrs.items()
+        }
 
 
 # ---------------------------------------------------------------- ingest
