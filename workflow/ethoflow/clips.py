@@ -1,0 +1,116 @@
+"""Cut the frames of every clip window out of a video into one compressed h5 per session.
+
+Decoding is the cost: seeking decodes from the previous keyframe, so scattered frame
+access is almost as slow as decoding everything. Windows are merged into spans, each span is
+sought once and decoded sequentially, and only the sampled frames are kept. Frames are
+resized by the decoder to ``size x size`` (the aspect ratio is not kept; top-view arenas
+are close to square) and stored uint8 ``[N, F, H, W, 3]``, one gzip chunk per clip.
+"""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_path
+from .errors import InputError
+from .video import open_video
+
+
+def sample_indices(start: int, end: int, n: int) -> np.ndarray:
+    """``n`` frame indices spread evenly over ``[start, end)`` (centres of n equal bins)."""
+    return (start + (np.arange(n) + 0.5) * (end - start) / n).astype(np.int64)
+
+
+def merge_spans(indices: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """Sorted frame indices -> inclusive spans, joining those closer than ``gap`` frames."""
+    idx = np.unique(indices)
+    if idx.size == 0:
+        return []
+    cut = np.flatnonzero(np.diff(idx) > gap)
+    starts = np.r_[idx[0], idx[cut + 1]]
+    ends = np.r_[idx[cut], idx[-1]]
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def decode_frames(vr, indices: np.ndarray, gap: int = 90) -> dict[int, np.ndarray]:
+    """Decode the requested frames, seeking once per span and reading through it."""
+    out: dict[int, np.ndarray] = {}
+    want = set(int(i) for i in indices)
+    for s, e in merge_spans(np.asarray(indices), gap):
+        vr.seek_accurate(s)
+        for i in range(s, e + 1):
+            frame = vr.next()
+            if i in want:
+                out[i] = frame.asnumpy()
+    return out
+
+
+def cut_clips(
+    video: str | os.PathLike,
+    windows: pd.DataFrame,
+    out_path: str | os.PathLike,
+    fps_out: float = 2.0,
+    frames_per_clip: int = 10,
+    size: int = 224,
+    pose_fps: float | None = None,
+    fps_tolerance: float = 0.01,
+    threads: int = 0,
+) -> dict:
+    """Write ``/frames [N,F,H,W,3]``, ``/start_frame``, ``/end_frame``, ``/frame_index``."""
+    if frames_per_clip < 2 or frames_per_clip % 2:
+        raise ValueError(f"frames_per_clip must be even and >= 2, got {frames_per_clip}")
+    vr = open_video(video, width=size, height=size, threads=threads)
+    n_video = len(vr)
+    video_fps = float(vr.get_avg_fps())
+    if pose_fps and abs(video_fps - pose_fps) > fps_tolerance * pose_fps:
+        raise InputError(
+            video, f"video runs at {video_fps:.3f} fps but the pose at {pose_fps:.3f} fps"
+        )
+    starts = windows["start_frame"].to_numpy(np.int64)
+    ends = windows["end_frame"].to_numpy(np.int64)
+    if len(starts) and (ends.max() > n_video or starts.min() < 0):
+        raise InputError(
+            video, f"clip windows reach frame {ends.max()} but the video has {n_video} frames"
+        )
+    idx = (
+        np.stack([sample_indices(s, e, frames_per_clip) for s, e in zip(starts, ends, strict=True)])
+        if len(starts)
+        else np.zeros((0, frames_per_clip), np.int64)
+    )
+    decoded = decode_frames(vr, idx.ravel()) if idx.size else {}
+    n = len(starts)
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as f:
+        ds = f.create_dataset(
+            "frames",
+            shape=(n, frames_per_clip, size, size, 3),
+            dtype=np.uint8,
+            chunks=(1, frames_per_clip, size, size, 3) if n else None,
+            compression="gzip" if n else None,
+            compression_opts=1 if n else None,
+        )
+        for i in range(n):
+            ds[i] = np.stack([decoded[int(j)] for j in idx[i]])
+        f.create_dataset("start_frame", data=starts)
+        f.create_dataset("end_frame", data=ends)
+        f.create_dataset("frame_index", data=idx)
+        seconds = (ends - starts) / video_fps
+        f.attrs["fps_out"] = float(np.mean(frames_per_clip / seconds)) if n else fps_out
+        f.attrs["video"] = str(video)
+        f.attrs["video_fps"] = video_fps
+        f.attrs["size"] = size
+    return {"n_clips": n, "n_decoded": len(decoded)}
+
+
+def read_clips(path: str | os.PathLike) -> dict:
+    with h5py.File(path, "r") as f:
+        return {
+            "frames": f["frames"][()],
+            "start_frame": f["start_frame"][()],
+            "end_frame": f["end_frame"][()],
+            "frame_index": f["frame_index"][()],
+            **{k: f.attrs[k] for k in f.attrs},
+        }
