@@ -22,7 +22,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for item in ("Snakefile", "workflow", "config", "profiles", "tests/data"):
+        for item in ("Snakefile", "workflow", "config", "profiles", "envs", "tests/data"):
             src = REPO / item
             if src.is_dir():
                 shutil.copytree(src, work / item, ignore=shutil.ignore_patterns("__pycache__"))

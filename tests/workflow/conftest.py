@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-COPY = ("Snakefile", "workflow", "config", "profiles", "tests/data")
+COPY = ("Snakefile", "workflow", "config", "profiles", "envs", "tests/data")
 
 
 def copy_repo(dest: Path) -> Path:

@@ -613,3 +613,227 @@ def summarize(
     out = out[first + [c for c in out.columns if c not in first]]
     _write_tsv(out, table)
     summary.plot_group_comparison(out, plot)
+
+
+def discover(
+    embeddings: list[str],
+    descriptions: list[str],
+    pose: list[str],
+    labels: list[str],
+    clusters: str,
+    usage: str,
+    novel: str,
+    stats: str,
+    plot: str,
+    session_keys: list[str],
+    sheet: list[dict],
+    labelled: list[bool],
+    behaviors: dict,
+    cfg: dict,
+) -> None:
+    """Cluster all clips of the cohort, name clusters, flag candidate new behaviors."""
+    from . import annotations as ann
+    from . import discover as disc
+    from .classify import clip_labels
+
+    rows = _sheet_rows(sheet)
+    emb, recs, y_clip = [], [], []
+    label_iter = iter(labels)
+    items = zip(session_keys, embeddings, descriptions, pose, labelled, strict=True)
+    for k, e, d, pose_h5, has in items:
+        r = rows[k]
+        x = _embeddings(e)
+        texts = [json.loads(line) for line in Path(d).read_text().splitlines() if line.strip()]
+        with h5py.File(e, "r") as f:
+            starts, ends = f["start_frame"][()], f["end_frame"][()]
+        if has:
+            lb = next(label_iter)
+            offset = int(_read_frame_attrs(pose_h5).get("frame_offset", 0))
+            win = pd.DataFrame({"start_frame": starts - offset, "end_frame": ends - offset})
+            y = clip_labels(ann.read_labels(lb, behaviors[r["setup"]]), win)
+        else:
+            y = np.full(len(x), -2)
+        for i in range(len(x)):
+            recs.append(
+                {
+                    "subject": r["subject"],
+                    "session": r["session"],
+                    "setup": r["setup"],
+                    "group": r["group"],
+                    "clip": i,
+                    "start_frame": int(starts[i]),
+                    "end_frame": int(ends[i]),
+                    "description": texts[i]["text"] if i < len(texts) else "",
+                }
+            )
+        emb.append(x)
+        y_clip.append(y)
+    # sessions of different setups may use different prompts: cluster all clips together
+    # only after standardising each session's embeddings is not done on purpose (it would
+    # erase real differences between sessions); clusters are cohort-wide
+    x = np.concatenate(emb) if emb else np.zeros((0, 1))
+    df = pd.DataFrame(recs)
+    cl = disc.cluster_embeddings(
+        x,
+        seed=int(cfg.get("seed", 0)),
+        n_components=int(cfg.get("n_components", 8)),
+        min_cluster_size=int(cfg.get("min_cluster_size", 5)),
+    )
+    df["cluster"] = cl
+    names = disc.name_clusters(cl, df["description"].tolist() if len(df) else [])
+    df["cluster_name"] = [names.get(c, "noise") for c in cl]
+    y_all = np.concatenate(y_clip) if y_clip else np.zeros(0, int)
+    df["clip_label"] = y_all
+    _write_tsv(df, clusters)
+    cand = disc.flag_novel(cl, y_all, float(cfg.get("max_labelled_fraction", 0.2)))
+    cand["name"] = cand["cluster"].map(names)
+    _write_tsv(cand, novel)
+    use = (
+        disc.cluster_usage(df[df.cluster >= 0])
+        if (df.get("cluster", pd.Series()) >= 0).any()
+        else (pd.DataFrame(columns=["subject", "session", "group", "cluster", "n", "fraction"]))
+    )
+    _write_tsv(use, usage)
+    _write_tsv(disc.compare_groups(use) if len(use) else pd.DataFrame(columns=["cluster"]), stats)
+    disc.plot_usage(use, names, plot)
+    log.info(
+        "%d clips, %d clusters, %d candidates",
+        len(df),
+        len(names),
+        int(cand["candidate_new_behavior"].sum()) if len(cand) else 0,
+    )
+
+
+def report(
+    behavior: list[str],
+    qc: list[str],
+    summary: str,
+    group_plot: str,
+    html: str,
+    session_keys: list[str],
+    sheet: list[dict],
+    behaviors: dict,
+    demo_model: bool,
+    model: str,
+    comparison: str | None = None,
+    metrics: list[str] | None = None,
+    confusion: list[str] | None = None,
+    clusters: str | None = None,
+    novel: str | None = None,
+    usage_plot: str | None = None,
+    clips: list[str] | None = None,
+    embeddings: list[str] | None = None,
+) -> None:
+    """The self-contained HTML report of the cohort."""
+    import base64
+
+    from . import report as rep
+
+    rows = _sheet_rows(sheet)
+    banners = []
+    if demo_model:
+        banners.append(
+            f"<b>Random demo model.</b> Stage 2 used <code>{model}</code>, a tiny "
+            "random-weight Qwen2.5-VL built offline: its embeddings, descriptions and "
+            "in-context answers carry no meaning. Set <code>vlm.model</code> to a real "
+            "checkpoint for real results."
+        )
+    rule_based = [k for k, r in rows.items() if r["annotations"].startswith("rule:")]
+    if rule_based:
+        banners.append(
+            "<b>Rule-based labels.</b> Sessions " + ", ".join(rule_based) + " are labelled "
+            "by a kinematic rule on pose (see config/README.md), not by people: their "
+            "metrics measure agreement with that rule, not with ground truth."
+        )
+    sections = []
+    sheet_df = pd.DataFrame(sheet)
+    sheet_df["labels"] = [
+        "rule-based" if a.startswith("rule:") else ("human" if a else "none")
+        for a in sheet_df["annotations"]
+    ]
+    sections.append(("Cohort", rep.table_html(sheet_df.drop(columns=["annotations"]))))
+
+    etho = []
+    by_key = dict(zip(session_keys, behavior, strict=True))
+    for setup in dict.fromkeys(r["setup"] for r in rows.values()):
+        keys = [k for k in session_keys if rows[k]["setup"] == setup]
+        tracks, fps = {}, 1.0
+        for k in keys:
+            df = pd.read_csv(by_key[k])
+            vocab = ["other", *behaviors[setup]]
+            tracks[k] = df["label"].map({b: i for i, b in enumerate(vocab)}).to_numpy(float)
+            if len(df) > 1:
+                fps = 1.0 / float(df["time_s"].iloc[1] - df["time_s"].iloc[0])
+        png = rep.plot_ethogram(tracks, fps, behaviors[setup])
+        etho.append(f"<h3>{setup}</h3>" + rep._img(png, f"ethogram {setup}"))
+    sections.append(("Ethograms (primary classifier)", "\n".join(etho)))
+
+    qc_rows = []
+    for k, path in zip(session_keys, qc, strict=True):
+        t = pd.read_csv(path, sep="\t")
+        qc_rows.append(
+            {
+                "session": k,
+                "mean missing": t["missing_fraction"].mean(),
+                "max missing": t["missing_fraction"].max(),
+                "repaired": t["repaired_fraction"].mean(),
+                "longest gap (frames)": int(t["longest_gap"].max()),
+                "suspected swap frames": int(t["swap_frames"].max()),
+            }
+        )
+    sections.append(("Pose quality", rep.table_html(pd.DataFrame(qc_rows))))
+
+    if comparison:
+        body = rep.table_html(pd.read_csv(comparison, sep="\t"))
+        for m, c in zip(metrics or [], confusion or [], strict=True):
+            name = f"{Path(m).parent.name} / {Path(m).stem}"
+            body += f"<h3>{name}</h3>" + rep.table_html(pd.read_csv(m, sep="\t"))
+            body += rep._img(Path(c).read_bytes(), f"confusion {name}")
+        sections.append(("Evaluation", body))
+
+    budget = pd.read_csv(summary, sep="\t")
+    sections.append(
+        (
+            "Time budgets",
+            rep.table_html(budget, 200) + rep._img(Path(group_plot).read_bytes(), "groups"),
+        )
+    )
+
+    if clips:
+        ex = []
+        for k, c in zip([k for k in session_keys if rows[k]["video"]], clips, strict=False):
+            df = pd.read_csv(by_key[k])
+            offset = int(_read_frame_attrs(f"results/pose/{k}.h5").get("frame_offset", 0))
+            with h5py.File(c, "r") as f:
+                starts, ends = f["start_frame"][()] - offset, f["end_frame"][()] - offset
+                for b in behaviors[rows[k]["setup"]]:
+                    lab = df["label"].to_numpy()
+                    hit = [
+                        i
+                        for i in range(len(starts))
+                        if (lab[max(0, starts[i]) : ends[i]] == b).mean() > 0.5
+                    ]
+                    if hit:
+                        thumbs = rep.thumbnails(f["frames"][hit[0]])
+                        imgs = "".join(
+                            f'<img src="data:image/png;base64,{base64.b64encode(t).decode()}">'
+                            for t in thumbs
+                        )
+                        ex.append(
+                            f"<p><b>{b}</b> — {k}, clip {hit[0]}</p>"
+                            f'<div class="thumbs">{imgs}</div>'
+                        )
+        sections.append(("Example clips per behavior", "\n".join(ex) or "<p>none</p>"))
+
+    if clusters:
+        cl = pd.read_csv(clusters, sep="\t")
+        body = rep.table_html(
+            cl.groupby(["cluster", "cluster_name"]).size().rename("clips").reset_index()
+        )
+        body += "<h3>Candidate new behaviors</h3>" + rep.table_html(pd.read_csv(novel, sep="\t"))
+        cols = ["subject", "session", "clip", "cluster", "description"]
+        body += "<h3>Clip descriptions</h3>" + rep.table_html(cl[cols], 40)
+        body += rep._img(Path(usage_plot).read_bytes(), "cluster usage")
+        sections.append(("Discovery: clusters of clip embeddings", body))
+
+    rep.render_html(html, "ethoflow report", sections, banners)

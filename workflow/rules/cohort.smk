@@ -56,7 +56,7 @@ rule discover:
     input:
         embeddings=expand_keys("results/embeddings/{k}.h5", discover_keys()),
         descriptions=expand_keys("results/descriptions/{k}.jsonl", discover_keys()),
-        clips=expand_keys("results/clips/{k}.h5", discover_keys()),
+        pose=expand_keys("results/pose/{k}.h5", discover_keys()),
         labels=[
             f"results/labels/{k}.csv" if has_labels(k) else [] for k in discover_keys()
         ],
@@ -105,9 +105,9 @@ rule report:
         **rule_resources("report"),
     params:
         session_keys=list(SHEET.index),
-        sheet=SHEET[["subject", "session", "setup", "group", "annotations"]].to_dict(
-            "records"
-        ),
+        sheet=SHEET[
+            ["subject", "session", "setup", "group", "annotations", "video"]
+        ].to_dict("records"),
         behaviors={s: config["setups"][s]["behaviors"] for s in SETUPS},
         demo_model=vlm_is_demo(),
         model=config["vlm"]["model"],
