@@ -22,7 +22,9 @@ is true, else pixels. Head and tail keypoints: ``cfg["head"]``/``cfg["tail"]``, 
 keypoint named like nose/snout/head and like tail base/tail, else the first and last keypoint.
 Missing values (after repair) are filled forward, then backward, then with 0.
 
-cfg keys (defaults): ``normalize`` (True), ``speed_smooth_frames`` (5, a centred moving average
+cfg keys (defaults): ``allocentric`` (True: include the arena coordinates; false keeps
+only arena-independent features, which generalise better across rigs), ``normalize`` (True),
+``speed_smooth_frames`` (5, a centred moving average
 applied to speeds, accelerations and turning rates), ``pairwise`` (True), optional ``head``,
 ``tail``, ``frame_size`` ([width, height] in pixels).
 """
@@ -167,8 +169,9 @@ def compute_features(pose: Pose, cfg: dict | None = None) -> tuple[np.ndarray, l
     miss_frac = missing.mean(2)
     for i, an in enumerate(ids):
         for j, kn in enumerate(parts):
-            add(allo[:, i, j, 0], f"{an}_{kn}_x")
-            add(allo[:, i, j, 1], f"{an}_{kn}_y")
+            if cfg.get("allocentric", True):
+                add(allo[:, i, j, 0], f"{an}_{kn}_x")
+                add(allo[:, i, j, 1], f"{an}_{kn}_y")
         for j, kn in enumerate(parts):
             add(ego_x[:, i, j], f"{an}_{kn}_ego_x")
             add(ego_y[:, i, j], f"{an}_{kn}_ego_y")

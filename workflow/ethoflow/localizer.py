@@ -42,7 +42,8 @@ DEFAULTS = {
     "batch_size": 64,
     "window": 256,
     "val_fraction": 0.2,
-    "val_blocks": 10,
+    "val_blocks": 20,
+    "min_epochs": 8,
     "device": "auto",
     "weight_decay": 1e-4,
     "min_steps": 25,
@@ -212,7 +213,7 @@ def train_localizer(
         score = val_f1 if np.isfinite(val_f1) else -total / steps
         if score > best[0] + 1e-4:
             best = (score, copy.deepcopy(model.state_dict()), epoch)
-        elif epoch - best[2] >= cfg["patience"]:
+        elif epoch - best[2] >= cfg["patience"] and epoch + 1 >= cfg["min_epochs"]:
             break
     if best[1] is not None:
         model.load_state_dict(best[1])

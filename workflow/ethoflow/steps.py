@@ -565,17 +565,20 @@ def compare(metrics: list[str], stage1: list[str], table: str, pairs: list) -> N
     for setup, tables in by_setup.items():
         rows.append(met.comparison_table(tables).assign(setup=setup))
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    for path in stage1:
+    for path in stage1:  # stage-1 localization: action vs other, and proposal cost
         s1 = pd.read_csv(path, sep="\t")
-        setup = Path(path).parent.name
-        loc = s1[s1["table"] == "localization"] if "table" in s1 else s1
-        if len(loc):
-            first = loc.iloc[0].to_dict()
-            first.update(setup=setup, mode="stage1 localization")
-            out = pd.concat(
-                [out, pd.DataFrame([first])[list(set(out.columns) & set(first)) or list(first)]],
-                ignore_index=True,
-            )
+        loc = s1[s1["table"] == "localization"].iloc[0]
+        row = {
+            "mode": "stage1 localization",
+            "setup": Path(path).parent.name,
+            "macro_f1": loc["f1"],
+            "mAP": loc["ap"],
+            "proposal_recall": loc["proposal_recall"],
+            "coverage": loc["coverage"],
+        }
+        out = pd.concat([out, pd.DataFrame([row])], ignore_index=True)
+    first = ["setup", "mode", "macro_f1", "mAP"]
+    out = out[first + [c for c in out.columns if c not in first]]
     _write_tsv(out, table)
 
 

@@ -125,7 +125,10 @@ class VLM:
 
         @torch.inference_mode()
         def run(inputs):
-            res = self.model(**self._to_device(inputs), output_hidden_states=True)
+            # the base model (no lm_head): vocabulary logits for every position are wasted here
+            net = getattr(self.model, "model", None)
+            net = net if net is not None and hasattr(net, "language_model") else self.model
+            res = net(**self._to_device(inputs), output_hidden_states=True)
             h = res.hidden_states[layer].float()  # [B, L, D]
             ids = inputs["input_ids"].to(h.device)
             att = inputs["attention_mask"].to(h.device).bool()
@@ -330,8 +333,13 @@ def load_vlm(
     device: str = "auto",
     dtype: str = "auto",
     attn: str = "sdpa",
+    fast_vision: bool = True,
 ) -> VLM:
-    """Load a Qwen-VL checkpoint by hub id or local directory, once per job."""
+    """Load a Qwen-VL checkpoint by hub id or local directory, once per job.
+
+    ``fast_vision`` swaps the vision tower's per-window attention loop for one batched call per
+    layer (same maths, see ``fast_vision``); ignored with flash-attention-2.
+    """
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -364,6 +372,11 @@ def load_vlm(
     except OSError as err:
         raise InputError(model, f"cannot load the VLM ({str(err).splitlines()[0]})") from err
     net.to(dev).eval()
+    n_fast = 0
+    if fast_vision:
+        from .fast_vision import enable_fast_vision_attention
+
+        n_fast = enable_fast_vision_attention(net)
     demo = Path(model) / "ethoflow_demo.json" if local else None
     meta = {
         "model": str(model),
@@ -372,6 +385,7 @@ def load_vlm(
         "random_demo_model": bool(demo and demo.exists()),
         "dtype": str(torch_dtype).removeprefix("torch."),
         "attn": attn,
+        "fast_vision": bool(n_fast),
     }
     return VLM(net, processor, meta, dev, torch_dtype)
 
