@@ -1,3 +1,5 @@
+"""Video metadata and clip cutting on the real demo videos."""
+
 from pathlib import Path
 
 import h5py
@@ -5,60 +7,73 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow.clips import cut_clips, merge_spans, read_clips, sample_indices
+from ethoflow.clips import cut_clips, decode_frames, merge_spans, read_clips, sample_indices
 from ethoflow.errors import InputError
 from ethoflow.video import open_video, video_info
 
-DATA = Path(__file__).resolve().parents[1] / "data"
-MABE = DATA / "mabe22_triplet" / "EGS8X2MN4SSUGFWAV976.mp4"
+DATA = Path(__file__).resolve().parents[2] / "tests/data"
+MABE = DATA / "mabe22_triplet/EGS8X2MN4SSUGFWAV976.mp4"
+OPENFIELD = DATA / "dlc_openfield/m3v1mp4.mp4"
 
 
-def test_sample_indices_and_spans():
-    idx = sample_indices(100, 130, 10)
-    assert idx.tolist() == [101, 104, 107, 110, 113, 116, 119, 122, 125, 128]
-    assert merge_spans(np.array([5, 1, 3, 50, 52]), gap=10) == [(1, 5), (50, 52)]
-    assert merge_spans(np.array([], np.int64), gap=10) == []
-
-
-def test_cut_clips_layout_and_frames(tmp_path):
+def test_video_info_matches_provenance():
+    assert video_info(MABE) == video_info(MABE)
     info = video_info(MABE)
-    windows = pd.DataFrame(
-        {"start_frame": [0, 20, 300], "end_frame": [60, 80, 360], "score": [0.9, 0.5, 0.7]}
-    )
-    out = tmp_path / "clips.h5"
-    cut_clips(MABE, windows, out, fps_out=2.0, frames_per_clip=4, size=64)
-    c = read_clips(out)
-    assert c["frames"].shape == (3, 4, 64, 64, 3) and c["frames"].dtype == np.uint8
-    assert c["start_frame"].tolist() == [0, 20, 300]
-    assert c["end_frame"].tolist() == [60, 80, 360]
-    assert c["frame_index"].shape == (3, 4)
-    assert np.all(c["frame_index"] >= c["start_frame"][:, None])
-    assert np.all(c["frame_index"] < c["end_frame"][:, None])
-    assert c["video_fps"] == pytest.approx(info.fps)
-    with h5py.File(out) as f:
-        assert f["frames"].chunks == (1, 4, 64, 64, 3)
-        assert f["frames"].compression == "gzip"
-    # the stored frames are the decoder's frames at those indices (random access reference)
-    vr = open_video(MABE, width=64, height=64)
-    ref = vr.get_batch(c["frame_index"][2].tolist()).asnumpy()
-    assert np.abs(ref.astype(int) - c["frames"][2].astype(int)).mean() < 2.0
-    assert c["frames"][0].std() > 1  # real image content, not zeros
+    assert (info.n_frames, info.width, info.height) == (1801, 512, 512)
+    assert info.fps == pytest.approx(30.0)
+    info = video_info(OPENFIELD)  # H.264 4:4:4
+    assert (info.n_frames, info.width, info.height) == (2330, 640, 480)
 
 
-def test_zero_windows_and_bad_input(tmp_path):
-    empty = pd.DataFrame({"start_frame": [], "end_frame": []}, dtype=np.int64)
-    out = tmp_path / "none.h5"
-    cut_clips(MABE, empty, out, frames_per_clip=4, size=32)
-    assert read_clips(out)["frames"].shape == (0, 4, 32, 32, 3)
-    n = video_info(MABE).n_frames
-    too_long = pd.DataFrame({"start_frame": [n - 10], "end_frame": [n + 50]})
-    with pytest.raises(InputError, match="frames"):
-        cut_clips(MABE, too_long, tmp_path / "x.h5", frames_per_clip=4, size=32)
-    ok = pd.DataFrame({"start_frame": [0], "end_frame": [30]})
-    with pytest.raises(InputError, match="fps"):
-        cut_clips(MABE, ok, tmp_path / "y.h5", frames_per_clip=4, size=32, pose_fps=25.0)
+def test_bad_videos_name_the_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
-        cut_clips(tmp_path / "missing.mp4", ok, tmp_path / "z.h5", frames_per_clip=4, size=32)
-    with pytest.raises(ValueError):
-        cut_clips(MABE, ok, tmp_path / "w.h5", frames_per_clip=3, size=32)
-    assert not (tmp_path / "x.h5").exists() and not (tmp_path / "y.h5").exists()
+        video_info(tmp_path / "none.mp4")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        video_info(empty)
+    trunc = tmp_path / "truncated.mp4"
+    trunc.write_bytes(MABE.read_bytes()[:2000])
+    with pytest.raises(InputError, match="truncated.mp4"):
+        video_info(trunc)
+
+
+def test_sampling_and_span_merging():
+    idx = sample_indices(0, 150, 10)
+    assert idx.tolist() == [7, 22, 37, 52, 67, 82, 97, 112, 127, 142]
+    assert merge_spans(np.array([5, 10, 400, 410, 12]), gap=90) == [(5, 12), (400, 410)]
+
+
+def test_seek_decoding_equals_frame_by_frame_reading():
+    vr = open_video(MABE, width=64, height=64)
+    want = np.array([3, 40, 41, 900, 1500])
+    got = decode_frames(vr, want)
+    ref = open_video(MABE, width=64, height=64).get_batch(want.tolist()).asnumpy()
+    for i, j in enumerate(want):
+        assert np.abs(got[int(j)].astype(int) - ref[i].astype(int)).mean() < 2.0
+
+
+def test_cut_clips_layout(tmp_path):
+    windows = pd.DataFrame({"start_frame": [0, 100, 1650], "end_frame": [150, 250, 1800]})
+    out = tmp_path / "clips.h5"
+    cut_clips(MABE, windows, out, fps_out=2.0, frames_per_clip=10, size=112, pose_fps=30.0)
+    d = read_clips(out)
+    assert d["frames"].shape == (3, 10, 112, 112, 3) and d["frames"].dtype == np.uint8
+    assert (d["frame_index"][:, 0] >= d["start_frame"]).all()
+    assert (d["frame_index"][:, -1] < d["end_frame"]).all()
+    assert d["fps_out"] == pytest.approx(2.0)
+    assert d["frames"][1].std() > 5
+    with h5py.File(out) as f:
+        assert f["frames"].chunks == (1, 10, 112, 112, 3) and f["frames"].compression == "gzip"
+
+
+def test_cut_clips_errors_leave_no_file(tmp_path):
+    out = tmp_path / "clips.h5"
+    windows = pd.DataFrame({"start_frame": [1700], "end_frame": [1850]})
+    with pytest.raises(InputError, match="1850"):
+        cut_clips(MABE, windows, out, size=56)
+    with pytest.raises(InputError, match="fps"):
+        cut_clips(MABE, windows.iloc[:0], out, size=56, pose_fps=50.0)
+    assert not out.exists()
+    cut_clips(MABE, windows.iloc[:0], out, size=56, pose_fps=30.0)
+    assert read_clips(out)["frames"].shape[0] == 0

@@ -37,15 +37,18 @@ def merge_spans(indices: np.ndarray, gap: int) -> list[tuple[int, int]]:
 
 
 def decode_frames(vr, indices: np.ndarray, gap: int = 90) -> dict[int, np.ndarray]:
-    """Decode the requested frames, seeking once per span and reading through it."""
+    """Decode the requested frames span by span, in increasing order.
+
+    Within a span decord's ``get_batch`` on sorted indices seeks once and then skips forward
+    (decoding without colour conversion) between wanted frames, which measured faster than
+    converting every frame with ``next()``; spans far apart get a fresh keyframe seek.
+    """
     out: dict[int, np.ndarray] = {}
-    want = set(int(i) for i in indices)
-    for s, e in merge_spans(np.asarray(indices), gap):
-        vr.seek_accurate(s)
-        for i in range(s, e + 1):
-            frame = vr.next()
-            if i in want:
-                out[i] = frame.asnumpy()
+    idx = np.unique(np.asarray(indices, np.int64))
+    for s, e in merge_spans(idx, gap):
+        want = idx[(idx >= s) & (idx <= e)]
+        batch = vr.get_batch(want.tolist()).asnumpy()
+        out.update({int(i): batch[k] for k, i in enumerate(want)})
     return out
 
 
@@ -55,7 +58,7 @@ def cut_clips(
     out_path: str | os.PathLike,
     fps_out: float = 2.0,
     frames_per_clip: int = 10,
-    size: int = 224,
+    size: int = 448,
     pose_fps: float | None = None,
     fps_tolerance: float = 0.01,
     threads: int = 0,

@@ -55,9 +55,11 @@ class VLM:
         """A chat: optional exemplar turns (video + prompt -> label), then the clip."""
         msgs = []
         for frames, label in exemplars or []:
-            msgs.append({"role": "user", "content": [_video_item(frames), _text(prompt)]})
+            msgs.append({"role": "user", "content": [_text(prompt), _video_item(frames)]})
             msgs.append({"role": "assistant", "content": [_text(label)]})
-        msgs.append({"role": "user", "content": [_video_item(clip), _text(prompt)]})
+        # the prompt comes before the video: with causal attention the video tokens then
+        # see the question, so video-token pooling gives a prompt-conditioned embedding
+        msgs.append({"role": "user", "content": [_text(prompt), _video_item(clip)]})
         if answer is not None:
             msgs.append({"role": "assistant", "content": [_text(answer)]})
         return msgs
@@ -369,7 +371,7 @@ def load_vlm(
         net = AutoModelForImageTextToText.from_pretrained(
             model, dtype=torch_dtype, attn_implementation=attn, **kwargs
         )
-    except OSError as err:
+    except (OSError, ValueError) as err:
         raise InputError(model, f"cannot load the VLM ({str(err).splitlines()[0]})") from err
     net.to(dev).eval()
     n_fast = 0
