@@ -66,7 +66,7 @@ def test_held_out_freezing_beats_chance_and_a_tuned_speed_threshold(freezing, tm
         key=lambda t: _f1(y[:3000] == 1, speed[:3000] < t),
     )
     base = _f1(yt, speed[3000:] < thr)
-    print(f"held-out freezing F1: CNN class {cnn:.3f}, action head {act:.3f}, ")
+    print(f"held-out freezing F1: CNN class {cnn:.3f}, action head {act:.3f}")
     print(f"tuned speed threshold {base:.3f}, all-freezing chance {chance:.3f}")
     assert cnn > chance + 0.15 and act > chance + 0.15
     assert cnn > base - 0.05  # at least on par with the hand-tuned threshold
