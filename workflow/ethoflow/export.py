@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import warnings
 
 import numpy as np
 
@@ -52,5 +53,8 @@ def write_nwb(
                 description="columns: " + ", ".join(["other", *behaviors]),
             )
         )
-    with atomic_path(path) as tmp, NWBHDF5IO(str(tmp), "w") as io:
-        io.write(nwb)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        # the temporary sibling does not end in .nwb; the final file does
+        warnings.filterwarnings("ignore", message=".*does not end in '.nwb'")
+        with NWBHDF5IO(str(tmp), "w") as io:
+            io.write(nwb)

@@ -66,3 +66,19 @@ def plot_group_comparison(df: pd.DataFrame, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+def cohort_summary(
+    rows: list[tuple[str, str, str, np.ndarray, float]], behaviors: list[str]
+) -> pd.DataFrame:
+    """``behavior_summary`` of every ``(subject, session, group, labels, fps)``, stacked."""
+    parts = []
+    for subject, session, group, labels, fps in rows:
+        df = behavior_summary(labels, fps, behaviors)
+        df.insert(0, "group", group)
+        df.insert(0, "session", session)
+        df.insert(0, "subject", subject)
+        parts.append(df)
+    cols = ["subject", "session", "group", "behavior", "seconds", "fraction", "bouts"]
+    cols += ["mean_bout_s", "latency_s"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
