@@ -46,7 +46,7 @@ DEFAULTS = {
     "min_epochs": 8,
     "device": "auto",
     "weight_decay": 1e-4,
-    "min_steps": 25,
+    "min_steps": 10,
     "input_noise": 0.2,
 }
 
