@@ -114,7 +114,14 @@ def _job_partitions(work: Path) -> dict[str, set[str]]:
 def test_demo_cohort_on_slurm_matches_local(slurm_cluster: Path, tmp_path: Path) -> None:
     # No GPUs on the test node: same partitions, no --gres request (profiles/slurm/README.md).
     override = tmp_path / "slurm_test.yaml"
-    override.write_text("slurm: {cpu_partition: standard, gpu_partition: gpu, gpu_gres: ''}\n")
+    # The node has 2 CPUs and a few GB: cap each rule's request so every job fits.
+    small = "{runtime: 30, mem_mb: 2000, cpus: 1}"
+    rules = ("default", "train_localizer", "cut_clips", "vlm_embed", "vlm_describe", "vlm_icl")
+    override.write_text(
+        "slurm: {cpu_partition: standard, gpu_partition: gpu, gpu_gres: ''}\n"
+        + "resources:\n"
+        + "".join(f"  {r}: {small}\n" for r in rules)
+    )
     on_slurm = _repo_copy(tmp_path / "slurm")
     r = _snakemake(on_slurm, slurm_cluster, "--configfile", "config/config.yaml", str(override))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

@@ -12,6 +12,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 _raw_sheet = ethoflow_sheet.read_sheet(config["sessions"])
 validate(_raw_sheet, schema="../schemas/sessions.schema.yaml")
 SHEET = ethoflow_sheet.check_sheet(_raw_sheet, config["sessions"], config["setups"])
+ROWS = SHEET.to_dict("index")
 SETUPS = sorted(set(SHEET["setup"]))
 VLM_RULES = ("vlm_embed", "vlm_describe", "vlm_icl")
 STAGE2_MODES = ("linear", "pose+vlm", "knn", "icl")
@@ -32,7 +33,7 @@ def key(wc):
 
 
 def row(wc):
-    return SHEET.loc[key(wc)]
+    return ROWS[key(wc)]
 
 
 def setup_cfg(wc):
@@ -49,27 +50,30 @@ def setup_pose_cfg(wc):
 
 
 def has_video(k):
-    return bool(SHEET.loc[k, "video"])
+    return bool(ROWS[k]["video"])
 
 
 def has_labels(k):
-    return bool(SHEET.loc[k, "annotations"])
+    return bool(ROWS[k]["annotations"])
+
+
+_SESSIONS_CACHE = {}
 
 
 def sessions(setup=None, splits=None, video=None, labels=None):
-    """Keys subject/session of the sheet rows matching every given condition."""
-    out = []
-    for k, r in SHEET.iterrows():
-        if setup is not None and r["setup"] != setup:
-            continue
-        if splits is not None and r["split"] not in splits:
-            continue
-        if video is not None and has_video(k) != video:
-            continue
-        if labels is not None and has_labels(k) != labels:
-            continue
-        out.append(k)
-    return out
+    """Keys subject/session of the sheet rows matching every given condition (memoized:
+    input functions call this for every job, so a 1,000-session DAG stays linear)."""
+    args = (setup, None if splits is None else tuple(splits), video, labels)
+    if args not in _SESSIONS_CACHE:
+        _SESSIONS_CACHE[args] = [
+            k
+            for k, r in ROWS.items()
+            if (setup is None or r["setup"] == setup)
+            and (splits is None or r["split"] in splits)
+            and (video is None or bool(r["video"]) == video)
+            and (labels is None or bool(r["annotations"]) == labels)
+        ]
+    return list(_SESSIONS_CACHE[args])
 
 
 def setup_has_video(setup):
@@ -82,7 +86,7 @@ def modes_for_setup(setup):
 
 
 def modes_for_session(k):
-    return modes_for_setup(SHEET.loc[k, "setup"]) if has_video(k) else ["pose"]
+    return modes_for_setup(ROWS[k]["setup"]) if has_video(k) else ["pose"]
 
 
 def eval_sessions(setup, mode):
