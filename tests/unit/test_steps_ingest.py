@@ -50,8 +50,10 @@ def test_triplet_with_video_and_frame_range(tmp_path):
     assert len(qc) == 3 * 12 and qc.missing_fraction.between(0, 1).all()
 
 
-def test_pose_longer_than_video_beyond_tolerance_fails_without_output(tmp_path):
-    with pytest.raises(InputError, match="m3v1mp4.mp4|openfield"):
+def test_pose_shorter_than_video_beyond_tolerance_fails_without_output(tmp_path):
+    with pytest.raises(
+        InputError, match="EGS8X2MN4SSUGFWAV976.h5: pose has 1800 frames, video 2330"
+    ):
         preprocess(
             tmp_path,
             "triplet",
