@@ -32,18 +32,9 @@ import pandas as pd
 from .atomic import atomic_path
 from .errors import InputError
 from .pose_io import CALMS21_ANIMALS, CALMS21_FPS, CALMS21_KEYPOINTS, calms21_sequences
+from .sheet import COLUMNS
 
-SHEET_COLUMNS = [
-    "subject",
-    "session",
-    "setup",
-    "video",
-    "pose",
-    "pose_format",
-    "annotations",
-    "split",
-    "group",
-]
+SHEET_COLUMNS = [c for c in COLUMNS if c not in ("start_frame", "end_frame")]
 
 
 def _split_of(key: str, path: Path) -> str:
