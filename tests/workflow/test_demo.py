@@ -9,8 +9,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-
-from .conftest import REPO, copy_repo, planned_jobs, snakemake
+from wfhelpers import REPO, copy_repo, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
