@@ -124,7 +124,9 @@ def test_behavior_vectors(demo_run):
             p = df[[f"p_{b}" for b in vocab]].to_numpy()
             assert ((p >= 0) & (p <= 1)).all()
             assert np.allclose(p.sum(axis=1), 1, atol=1e-3)
-            assert (np.array(vocab)[p.argmax(axis=1)] == df.label.to_numpy()).all()
+            # the label is the most probable class (the CSV rounds to 4 decimals)
+            chosen = p[np.arange(n), [vocab.index(v) for v in df.label]]
+            assert (chosen >= p.max(axis=1) - 1e-3).all()
             ev = pd.read_csv(demo_run / f"results/behavior/{mode}/{k}.events.csv")
             assert list(ev.columns) == ["behavior", "start_s", "stop_s"]
             assert (ev.stop_s > ev.start_s).all() and set(ev.behavior) <= set(vocab[1:])
