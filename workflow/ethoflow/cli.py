@@ -18,7 +18,7 @@ def install_profile(name: str = "slurm", force: bool = False) -> Path:
     src = REPO / "profiles" / name
     if not (src / "config.yaml").is_file():
         raise SystemExit(f"{src}: no profile config.yaml")
-    base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "snakemake"
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "snakemake"
     base.mkdir(parents=True, exist_ok=True)
     dest = base / name
     if dest.is_symlink() or dest.exists():
