@@ -671,9 +671,9 @@ def discover(
             )
         emb.append(x)
         y_clip.append(y)
-    # sessions of different setups may use different prompts: cluster all clips together
-    # only after standardising each session's embeddings is not done on purpose (it would
-    # erase real differences between sessions); clusters are cohort-wide
+    # clusters are cohort-wide: embeddings are not standardised per session, which would
+    # erase real differences between sessions and groups (setups with different prompts
+    # tend to fall into different clusters, which the report shows)
     x = np.concatenate(emb) if emb else np.zeros((0, 1))
     df = pd.DataFrame(recs)
     cl = disc.cluster_embeddings(
