@@ -229,7 +229,7 @@ def evaluate_stage1(
 
 # ---------------------------------------------------------------- clips and VLM
 def _session_windows(clips: str, pose_h5: str) -> pd.DataFrame:
-    """Clip windows in session frames (clips h5 stores video frames)."""
+    """Clip windows in session frames: clips and embeddings h5 store video frames."""
     offset = int(_read_frame_attrs(pose_h5).get("frame_offset", 0))
     with h5py.File(clips, "r") as f:
         start = f["start_frame"][()] - offset
@@ -651,8 +651,7 @@ def discover(
             starts, ends = f["start_frame"][()], f["end_frame"][()]
         if has:
             lb = next(label_iter)
-            offset = int(_read_frame_attrs(pose_h5).get("frame_offset", 0))
-            win = pd.DataFrame({"start_frame": starts - offset, "end_frame": ends - offset})
+            win = _session_windows(e, pose_h5)
             y = clip_labels(ann.read_labels(lb, behaviors[r["setup"]]), win)
         else:
             y = np.full(len(x), -2)
@@ -725,7 +724,7 @@ def report(
     novel: str | None = None,
     usage_plot: str | None = None,
     clips: list[str] | None = None,
-    embeddings: list[str] | None = None,
+    pose: list[str] | None = None,
 ) -> None:
     """The self-contained HTML report of the cohort."""
     import base64
@@ -804,13 +803,13 @@ def report(
 
     if clips:
         ex = []
-        for k, c in zip([k for k in session_keys if rows[k]["video"]], clips, strict=False):
-            df = pd.read_csv(by_key[k])
-            offset = int(_read_frame_attrs(f"results/pose/{k}.h5").get("frame_offset", 0))
+        video_keys = [k for k in session_keys if rows[k]["video"]]
+        for k, c, pose_h5 in zip(video_keys, clips, pose, strict=True):
+            lab = pd.read_csv(by_key[k])["label"].to_numpy()
+            win = _session_windows(c, pose_h5)
+            starts, ends = win.start_frame.to_numpy(), win.end_frame.to_numpy()
             with h5py.File(c, "r") as f:
-                starts, ends = f["start_frame"][()] - offset, f["end_frame"][()] - offset
                 for b in behaviors[rows[k]["setup"]]:
-                    lab = df["label"].to_numpy()
                     hit = [
                         i
                         for i in range(len(starts))

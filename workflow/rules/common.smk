@@ -255,5 +255,5 @@ def report_inputs(wc):
         out["novel"] = "results/discover/candidates.tsv"
         out["usage_plot"] = "results/discover/usage.png"
         out["clips"] = expand_keys("results/clips/{k}.h5", discover_keys())
-        out["embeddings"] = expand_keys("results/embeddings/{k}.h5", discover_keys())
+        out["pose"] = expand_keys("results/pose/{k}.h5", discover_keys())
     return out
