@@ -1,13 +1,20 @@
-"""The SLURM profile on a real single-node cluster (.ci/slurm_cluster.sh): every job goes
-through sbatch, lands in the partition the workflow config names (VLM rules in `gpu`, the
-rest in `standard`), and the results equal those of a local run."""
+"""The SLURM profile on a real single-node cluster (.ci/slurm_cluster.sh).
+
+`snakemake --profile slurm`, exactly as the README writes it (the profile installed with
+`ethoflow install-profile`), runs the demo cohort through sbatch. SLURM's own accounting
+records (sacct) then show that every VLM job ran in `gpu` with one GPU, every other job in
+`standard` without one, all charged to the account taken from $SBATCH_ACCOUNT, and that one
+GPU allocation ran the VLM jobs of several sessions one after another (asking for one job's
+CPUs and memory, not their sum). The results equal those of a local run.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -19,27 +26,29 @@ REPO = Path(__file__).resolve().parents[2]
 COPY = ("Snakefile", "workflow", "config", "profiles", "envs", "tests/data")
 VLM_RULES = {"vlm_embed", "vlm_describe", "vlm_icl"}
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+ACCOUNT = "ethoflow_lab"  # created by .ci/slurm_cluster.sh
 
-# The test node has no GPUs: keep the gpu partition, drop the --gres request. It has 2 CPUs
-# and ~20 GB: cap every rule's request so that each job fits. The demo is reduced (no
-# pose+vlm/knn/icl modes, no discovery, short localizer training) to keep the run at a few
-# minutes (the plugin costs ~6-7 s per job); vlm_embed and vlm_describe still run.
+# The test node has 2 CPUs and ~19 GB: every rule's request is capped so that each job fits.
+# The partitions and the GPU request keep the Great Lakes defaults of config/config.yaml.
+# The demo is reduced (modes pose, linear and icl; no pose+vlm/knn, no discovery, short
+# localizer training) to keep the run at a few minutes: the plugin costs ~6-7 s per job. All
+# three VLM rules still run.
 OVERRIDE = """\
-slurm: {cpu_partition: standard, gpu_partition: gpu, gpu_gres: ""}
-classifier: {modes: [pose, linear], primary: linear}
+classifier: {modes: [pose, linear, icl], primary: linear}
 discover: {enabled: false}
 localizer: {epochs: 5}
 resources:
   default: {runtime: 30, mem_mb: 2000, cpus: 1, gpus: 0}
   train_localizer: {runtime: 30, mem_mb: 2000, cpus: 1, gpus: 0}
   cut_clips: {runtime: 30, mem_mb: 2000, cpus: 1, gpus: 0}
-  vlm_embed: {runtime: 30, mem_mb: 3000, cpus: 1, gpus: 1}
-  vlm_describe: {runtime: 30, mem_mb: 3000, cpus: 1, gpus: 1}
-  vlm_icl: {runtime: 30, mem_mb: 3000, cpus: 1, gpus: 1}
+  vlm_embed: {runtime: 20, mem_mb: 3000, cpus: 1, gpus: 1}
+  vlm_describe: {runtime: 20, mem_mb: 3000, cpus: 1, gpus: 1}
+  vlm_icl: {runtime: 20, mem_mb: 3000, cpus: 1, gpus: 1}
   build_demo_vlm: {runtime: 10, mem_mb: 2000, cpus: 1, gpus: 0}
 """
 # Faster status polling than the Great Lakes defaults (jobs here take seconds).
 FAST = ["--slurm-init-seconds-before-status-checks", "10", "--latency-wait", "10", "--retries", "0"]
+SACCT_FIELDS = "JobID,JobName,Partition,Account,AllocTRES,ReqCPUS,ReqMem,Timelimit,State,WorkDir"
 
 
 def _repo_copy(dest: Path) -> Path:
@@ -54,35 +63,17 @@ def _repo_copy(dest: Path) -> Path:
     return dest
 
 
-def _run(cmd: list[str], cwd: Path, limit: int) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], cwd: Path, limit: int, env: dict | None = None):
     r = subprocess.run(
-        ["timeout", "-k", "30", str(limit), *cmd], cwd=cwd, capture_output=True, text=True
+        ["timeout", "-k", "30", str(limit), *cmd],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if r.returncode != 0:
-        subprocess.run([*SNAKEMAKE, "--unlock"], cwd=cwd, capture_output=True)
+        subprocess.run([*SNAKEMAKE, "--unlock"], cwd=cwd, capture_output=True, env=env)
     return r
-
-
-class _Squeue(threading.Thread):
-    """Polls SLURM's own job records (squeue -t all: id, partition, comment = rule_<name>...)
-    while the workflow runs, so that no job is missed whatever MinJobAge is."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.jobs: dict[str, tuple[str, str]] = {}
-        self.stop = threading.Event()
-
-    def poll(self) -> None:
-        out = subprocess.run(
-            ["squeue", "-h", "-t", "all", "-o", "%i|%P|%k"], capture_output=True, text=True
-        ).stdout
-        for line in out.splitlines():
-            job_id, part, comment = line.strip().split("|", 2)
-            self.jobs[job_id] = (part, comment)
-
-    def run(self) -> None:
-        while not self.stop.wait(2):
-            self.poll()
 
 
 def _slurm_logs(work: Path) -> str:
@@ -90,12 +81,43 @@ def _slurm_logs(work: Path) -> str:
     return "\n".join(f"== {p.relative_to(work)}\n{p.read_text()[-1500:]}" for p in logs)[-20000:]
 
 
-def _scontrol_partition(job_id: str) -> str | None:
-    info = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)
-    for word in info.stdout.split():
-        if word.startswith("Partition="):
-            return word.split("=", 1)[1]
-    return None
+def _sacct(job_ids: list[str]) -> dict[str, dict[str, str]]:
+    """SLURM's accounting record of each job allocation (no steps)."""
+    names = SACCT_FIELDS.split(",")
+    recs: dict[str, dict[str, str]] = {}
+    for _ in range(30):  # slurmctld hands finished jobs to slurmdbd asynchronously
+        out = subprocess.run(
+            ["sacct", "-X", "-n", "-P", "-j", ",".join(job_ids), "-o", SACCT_FIELDS],
+            capture_output=True,
+            text=True,
+        ).stdout
+        recs = {}
+        for line in out.splitlines():
+            rec = dict(zip(names, line.split("|"), strict=True))
+            recs[rec["JobID"]] = rec
+        if set(recs) >= set(job_ids) and all(r["State"] == "COMPLETED" for r in recs.values()):
+            break
+        time.sleep(1)
+    return recs
+
+
+def _mem_mb(req_mem: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)([KMGT]?)n?c?", req_mem).groups()
+    return float(value) * {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024**2}[unit]
+
+
+def _group_members(log: Path) -> list[tuple[str, str]]:
+    """(rule, subject/session) of every job the group allocation ran, from its log."""
+    members, rule = [], None
+    for line in log.read_text().splitlines():
+        m = re.match(r"\s*rule (\w+):", line)
+        if m:
+            rule = m.group(1)
+        w = re.match(r"\s*wildcards: subject=([^,]+), session=(\S+)", line)
+        if w and rule in VLM_RULES:
+            members.append((rule, f"{w.group(1)}/{w.group(2)}"))
+            rule = None
+    return sorted(set(members))
 
 
 def _datasets(f) -> list[str]:
@@ -133,15 +155,16 @@ def _compare(a: Path, b: Path) -> list[str]:
             pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-5, atol=1e-6)
         except AssertionError as e:
             bad.append(f"{rel}: {str(e)[:300]}")
-    embeddings = sorted(p.relative_to(b) for p in (b / "results" / "embeddings").rglob("*.h5"))
-    assert embeddings, "local run wrote no embeddings"
-    for rel in embeddings:
+    h5s = sorted(
+        p.relative_to(b) for d in ("embeddings", "icl") for p in (b / "results" / d).rglob("*.h5")
+    )
+    assert h5s, "local run wrote no embeddings"
+    for rel in h5s:
         if not (a / rel).exists():
             bad.append(f"{rel}: missing from the SLURM run")
             continue
         with h5py.File(a / rel) as fa, h5py.File(b / rel) as fb:
-            names = _datasets(fb)
-            for n in names:
+            for n in _datasets(fb):
                 va, vb = fa[n][()], fb[n][()]
                 if va.dtype.kind in "fc":
                     # embeddings are stored as float16: allow a few ulp (a SLURM job with 1 CPU
@@ -161,51 +184,71 @@ def _compare(a: Path, b: Path) -> list[str]:
     return bad
 
 
-def test_demo_on_slurm_partitions_and_results(slurm_cluster: Path, tmp_path: Path) -> None:
+def test_demo_on_slurm_partitions_gpus_account_and_results(slurm_cluster, tmp_path) -> None:
     on_slurm = _repo_copy(tmp_path / "slurm")
     configs = ["--configfile", "config/config.yaml", "slurm_test.yaml"]
 
-    watcher = _Squeue()
-    watcher.start()
-    t0 = time.monotonic()
-    r = _run(
-        [*SNAKEMAKE, "--profile", str(slurm_cluster), "--jobs", "4", *FAST, *configs],
-        on_slurm,
-        1500,
+    # the README's set-up step: link the profile where Snakemake looks for named profiles
+    xdg = tmp_path / "xdg"
+    env = dict(os.environ, XDG_CONFIG_HOME=str(xdg), SBATCH_ACCOUNT=ACCOUNT)
+    env.pop("SLURM_ACCOUNT", None)
+    inst = subprocess.run(
+        [sys.executable, "-m", "ethoflow.cli", "install-profile"],
+        env=env,
+        capture_output=True,
+        text=True,
     )
+    assert inst.returncode == 0, inst.stderr
+    assert (xdg / "snakemake" / "slurm" / "config.yaml").is_file()
+
+    t0 = time.monotonic()
+    cmd = [*SNAKEMAKE, "--profile", "slurm", "--jobs", "4", *FAST, *configs]
+    r = _run(cmd, on_slurm, 1500, env)
     slurm_wall = time.monotonic() - t0
-    watcher.stop.set()
-    watcher.join()
-    watcher.poll()
     out = f"{r.stdout[-6000:]}\n{r.stderr[-12000:]}\n--- slurm logs ---\n{_slurm_logs(on_slurm)}"
     assert r.returncode == 0, f"snakemake on SLURM failed (rc {r.returncode})\n{out}"
 
-    # Every job Snakemake submitted (one log per SLURM job, named <jobid>.log) ...
-    logs = list((on_slurm / ".snakemake" / "slurm_logs").rglob("*.log"))
+    # every job Snakemake submitted (the profile keeps one log per SLURM job: <jobid>.log)
+    logs = {p.stem: p for p in (on_slurm / ".snakemake" / "slurm_logs").rglob("*.log")}
     assert logs, f"no SLURM job logs written\n{out}"
+    records = _sacct(sorted(logs))
+    assert set(records) == set(logs), f"sacct lacks jobs {set(logs) - set(records)}"
+
     per_partition: dict[str, int] = {}
     rules_seen: set[str] = set()
-    for log in logs:
-        job_id = log.stem
-        # ... as SLURM recorded it: partition and the plugin's comment rule_<name>[_wildcards_...]
-        part, comment = watcher.jobs.get(job_id, (_scontrol_partition(job_id), ""))
+    gpu_members: list[list[tuple[str, str]]] = []
+    for job_id, log in logs.items():
+        rec = records[job_id]
         name = log.relative_to(on_slurm / ".snakemake" / "slurm_logs").parts[0]
+        assert rec["State"] == "COMPLETED", rec
+        assert rec["WorkDir"] == str(on_slurm), rec
+        assert rec["Account"] == ACCOUNT, f"job {job_id} ({name}) charged to {rec['Account']}"
+        has_gpu = "gres/gpu=1" in rec["AllocTRES"].split(",")
         if name.startswith("group_"):
-            # one allocation for several VLM jobs: group_<groupid>_<sorted rule names>
-            rules = {r for r in VLM_RULES if r in name}
-            assert rules, f"job {job_id}: unexpected group {name}"
-            want = "gpu"
+            # one allocation for several VLM jobs, run one after another
+            members = _group_members(log)
+            rules = {rule for rule, _ in members}
+            assert rules and rules <= VLM_RULES, (job_id, name, members)
+            assert rec["Partition"] == "gpu" and has_gpu, rec
+            assert int(rec["ReqCPUS"]) == 1 and _mem_mb(rec["ReqMem"]) <= 3000, rec
+            gpu_members.append(members)
         else:
-            rule = (comment or name).removeprefix("rule_").split("_wildcards_")[0]
-            assert name == f"rule_{rule}", (job_id, name, comment)
+            rule = name.removeprefix("rule_")
             rules = {rule}
             want = "gpu" if rule in VLM_RULES else "standard"
-        assert part == want, f"job {job_id} ({name}, {comment}) ran in {part!r}, expected {want!r}"
-        per_partition[part] = per_partition.get(part, 0) + 1
+            assert rec["Partition"] == want, f"job {job_id} ({name}) ran in {rec['Partition']}"
+            assert has_gpu == (rule in VLM_RULES), rec
+        per_partition[rec["Partition"]] = per_partition.get(rec["Partition"], 0) + 1
         rules_seen |= rules
-    assert {"vlm_embed", "vlm_describe"} <= rules_seen, rules_seen
-    assert {"pose_preprocess", "train_localizer", "localize", "classify"} <= rules_seen, rules_seen
-    print(f"SLURM run: {slurm_wall:.0f} s, {len(logs)} sbatch jobs, per partition {per_partition}")
+    assert VLM_RULES <= rules_seen, rules_seen
+    assert {"pose_preprocess", "train_localizer", "localize", "cut_clips", "classify"} <= rules_seen
+    assert gpu_members, "the VLM jobs were not grouped into GPU allocations"
+    largest = max(gpu_members, key=len)
+    assert len({session for _, session in largest}) >= 2, largest
+    print(
+        f"SLURM run: {slurm_wall:.0f} s, {len(logs)} sbatch jobs, per partition {per_partition},"
+        f" GPU allocations holding {[len(m) for m in gpu_members]} VLM jobs"
+    )
 
     # The same workflow and config run locally gives the same results.
     local = _repo_copy(tmp_path / "local")

@@ -130,3 +130,25 @@ def test_fast_vision_equals_stock_forward(tiny_vlm):
         assert enable_fast_vision_attention(tiny_vlm.model) == depth
     np.testing.assert_allclose(fast, stock, rtol=1e-4, atol=1e-5)
     assert np.array_equal(tiny_vlm.embed(frames, "q", pooling="all_mean", batch_size=2), fast)
+
+
+@pytest.mark.parametrize(
+    ("capability", "expected"),
+    [((7, 0), "float16"), ((8, 6), "bfloat16"), ((9, 0), "bfloat16")],
+)
+def test_auto_dtype_follows_the_gpu_generation(monkeypatch, capability, expected):
+    """V100 (sm70, the Great Lakes `gpu` partition) has no native bfloat16: float16 there."""
+    import torch
+
+    from ethoflow.vlm import auto_dtype
+
+    calls = []
+
+    def capability_of(dev):
+        calls.append(dev)
+        return capability
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", capability_of)
+    assert auto_dtype(torch.device("cuda", 0)) == getattr(torch, expected)
+    assert calls == [torch.device("cuda", 0)]
+    assert auto_dtype(torch.device("cpu")) == torch.float32

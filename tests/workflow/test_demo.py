@@ -181,28 +181,62 @@ def finished_copy(demo_run, tmp_path):
     return dest
 
 
+def _per_session_outputs(run, keys):
+    """Modification times of every per-session output of the given sessions."""
+    dirs = (
+        "pose",
+        "qc",
+        "labels",
+        "stage1",
+        "proposals",
+        "clips",
+        "embeddings",
+        "descriptions",
+        "icl",
+        "behavior",
+    )
+    out = {}
+    for d in dirs:
+        for k in keys:
+            for p in (run / "results" / d).rglob(f"{k.split('/')[1]}*"):
+                if p.parent.name == k.split("/")[0] and p.is_file():
+                    out[str(p.relative_to(run))] = p.stat().st_mtime_ns
+    return out
+
+
 def test_adding_a_session_runs_only_its_jobs(finished_copy):
     sheet = finished_copy / "config/sessions.tsv"
     row = (
         "triplet2\tpart1\ttriplet\ttests/data/mabe22_triplet/EGS8X2MN4SSUGFWAV976.mp4\t"
         "tests/data/mabe22_triplet/EGS8X2MN4SSUGFWAV976.h5\tdlc_h5\t\tpredict\tB\t300\t900\n"
     )
+    before = _per_session_outputs(finished_copy, keys(SHEET))
+    models = {str(p): p.stat().st_mtime_ns for p in (finished_copy / "results/models").rglob("*.*")}
+    assert len(before) > 50 and models
     sheet.write_text(sheet.read_text() + row)
     jobs = planned_jobs(finished_copy)
     per_session = {
-        "pose_preprocess",
-        "localize",
-        "cut_clips",
-        "vlm_embed",
-        "vlm_describe",
-        "vlm_icl",
+        "pose_preprocess": 1,
+        "localize": 1,
+        "cut_clips": 1,
+        "vlm_embed": 1,
+        "vlm_describe": 1,
+        "vlm_icl": 1,
+        "classify": len(MODES),
     }
-    for rule in per_session:
-        assert jobs.get(rule) == 1, (rule, jobs)
-    assert jobs.get("classify") == len(MODES)
-    for rule in ("train_localizer", "train_classifier", "labels", "evaluate", "icl_exemplars"):
-        assert rule not in jobs, (rule, jobs)
-    assert {"summarize", "report"} <= set(jobs)
+    cohort = {"summarize": 1, "discover": 1, "report": 1, "all": 1}
+    assert jobs == {**per_session, **cohort}, jobs
+
+    # run it: the new session's outputs appear, nothing of the other sessions is rewritten
+    snakemake(finished_copy)
+    for mode in MODES:
+        df = pd.read_csv(finished_copy / f"results/behavior/{mode}/triplet2/part1.csv")
+        assert len(df) == 600
+    assert _per_session_outputs(finished_copy, keys(SHEET)) == before
+    assert {
+        str(p): p.stat().st_mtime_ns for p in (finished_copy / "results/models").rglob("*.*")
+    } == models
+    assert planned_jobs(finished_copy) == {}, "a rerun after the addition must run nothing"
 
 
 def test_changed_prompt_reruns_stage2_and_below_only(finished_copy):
@@ -212,18 +246,20 @@ def test_changed_prompt_reruns_stage2_and_below_only(finished_copy):
     assert old in text
     cfg.write_text(text.replace(old, 'prompt: "Which mouse is chasing which?"'))
     jobs = planned_jobs(finished_copy)
-    assert jobs.get("vlm_embed") == 2, jobs
-    for rule in (
-        "pose_preprocess",
-        "labels",
-        "train_localizer",
-        "localize",
-        "cut_clips",
-        "vlm_describe",
-        "vlm_icl",
-    ):
-        assert rule not in jobs, (rule, jobs)
-    assert jobs.get("train_classifier") == 3 and "classify" in jobs
+    # the triplet setup's embeddings (2 sessions) and everything that reads them: the
+    # embedding classifiers, their predictions and evaluations, the cohort tables. Not ingest,
+    # labels, stage 1, clips, descriptions or ICL (their prompts did not change).
+    assert jobs == {
+        "vlm_embed": 2,
+        "train_classifier": 3,
+        "classify": 6,
+        "evaluate": 3,
+        "compare": 1,
+        "summarize": 1,
+        "discover": 1,
+        "report": 1,
+        "all": 1,
+    }, jobs
 
 
 def test_lint_is_clean():

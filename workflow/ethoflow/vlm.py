@@ -329,6 +329,17 @@ def _prefetch(ranges: list[tuple[int, int]], make: Callable, depth: int = 2):
                 t.join(timeout=0.05)
 
 
+def auto_dtype(dev):
+    """bfloat16 on GPUs that compute in it natively (compute capability 8.0 and up: A40, A100,
+    H100), float16 on older ones (V100, the Great Lakes `gpu` partition), float32 on CPU."""
+    import torch
+
+    if dev.type != "cuda":
+        return torch.float32
+    major, _ = torch.cuda.get_device_capability(dev)
+    return torch.bfloat16 if major >= 8 else torch.float16
+
+
 def load_vlm(
     model: str,
     revision: str | None = None,
@@ -350,10 +361,7 @@ def load_vlm(
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
-    if dtype == "auto":
-        torch_dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
-    else:
-        torch_dtype = getattr(torch, dtype)
+    torch_dtype = auto_dtype(dev) if dtype == "auto" else getattr(torch, dtype)
     if attn == "flash_attention_2":
         try:
             import flash_attn  # noqa: F401

@@ -1,3 +1,4 @@
+import os
 import re
 import sys
 from pathlib import Path
@@ -127,28 +128,47 @@ def partition(rule_name):
     return slurm.get("cpu_partition", "standard")
 
 
+def slurm_account():
+    """The account: config `slurm.account`, else $SBATCH_ACCOUNT or $SLURM_ACCOUNT."""
+    slurm = config.get("slurm", {})
+    for value in (
+        slurm.get("account"),
+        os.environ.get("SBATCH_ACCOUNT"),
+        os.environ.get("SLURM_ACCOUNT"),
+    ):
+        if value:
+            return value
+    return ""
+
+
+def gpu_gres(rule_name):
+    """GRES request of a rule: <name>[:<type>]:<gpus>, or "" (no GPUs, or GRES off)."""
+    slurm = config.get("slurm", {})
+    n, name = res(rule_name, "gpus"), slurm.get("gpu_gres", "gpu")
+    if not n or not name:
+        return ""
+    kind = slurm.get("gpu_type", "")
+    return f"{name}:{kind}:{n}" if kind else f"{name}:{n}"
+
+
 def rule_resources(rule_name):
-    """Cluster resources of a rule, all taken from config (never from the rule itself)."""
+    """Cluster resources of a rule, all taken from config (never from the rule itself).
+    The SLURM executor plugin turns them into sbatch flags (-p, -t, --mem,
+    --cpus-per-task, --gres, -A); none goes through slurm_extra, which the plugin
+    refuses for the flags it manages."""
     out = {
         "runtime": res(rule_name, "runtime"),
         "mem_mb": res(rule_name, "mem_mb"),
         "cpus_per_task": res(rule_name, "cpus"),
         "slurm_partition": partition(rule_name),
     }
-    extra = slurm_extra(rule_name)
-    if extra:
-        out["slurm_extra"] = extra
+    gres = gpu_gres(rule_name)
+    if gres:
+        out["gres"] = gres
+    account = slurm_account()
+    if account:
+        out["slurm_account"] = account
     return out
-
-
-def slurm_extra(rule_name):
-    slurm = config.get("slurm", {})
-    parts = []
-    if res(rule_name, "gpus") and slurm.get("gpu_gres"):
-        parts.append(f"--gres={slurm['gpu_gres']}")
-    if slurm.get("account"):
-        parts.append(f"--account={slurm['account']}")
-    return " ".join(parts)
 
 
 # ---------------------------------------------------------------- VLM model
