@@ -46,8 +46,10 @@ resources:
   vlm_icl: {runtime: 20, mem_mb: 3000, cpus: 1, gpus: 1}
   build_demo_vlm: {runtime: 10, mem_mb: 2000, cpus: 1, gpus: 0}
 """
-# Faster status polling than the Great Lakes defaults (jobs here take seconds).
+# Faster status polling than the Great Lakes defaults (jobs here take seconds); keep every
+# job's SLURM log (the profile keeps only those of failed jobs), they name each job's rule.
 FAST = ["--slurm-init-seconds-before-status-checks", "10", "--latency-wait", "10", "--retries", "0"]
+FAST += ["--slurm-keep-successful-logs"]
 SACCT_FIELDS = "JobID,JobName,Partition,Account,AllocTRES,ReqCPUS,ReqMem,Timelimit,State,WorkDir"
 
 
@@ -208,7 +210,7 @@ def test_demo_on_slurm_partitions_gpus_account_and_results(slurm_cluster, tmp_pa
     out = f"{r.stdout[-6000:]}\n{r.stderr[-12000:]}\n--- slurm logs ---\n{_slurm_logs(on_slurm)}"
     assert r.returncode == 0, f"snakemake on SLURM failed (rc {r.returncode})\n{out}"
 
-    # every job Snakemake submitted (the profile keeps one log per SLURM job: <jobid>.log)
+    # every job Snakemake submitted (one log per SLURM job: <jobid>.log)
     logs = {p.stem: p for p in (on_slurm / ".snakemake" / "slurm_logs").rglob("*.log")}
     assert logs, f"no SLURM job logs written\n{out}"
     records = _sacct(sorted(logs))
