@@ -1,6 +1,11 @@
-"""Shared fixtures: the tiny offline Qwen2.5-VL, built once per test session."""
+"""Shared fixtures: the tiny offline Qwen2.5-VL, built once per test session; the SLURM
+profile installed as the README's set-up step does it."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -20,3 +25,25 @@ def tiny_vlm(tiny_vlm_dir):
 
     torch.manual_seed(0)
     return load_vlm(str(tiny_vlm_dir))
+
+
+@pytest.fixture
+def profile_env(tmp_path):
+    """Environment of a user who ran `ethoflow install-profile` (into a temporary
+    XDG_CONFIG_HOME) and exported SBATCH_ACCOUNT=<account>."""
+
+    def make(account: str) -> dict:
+        xdg = tmp_path / "xdg"
+        env = dict(os.environ, XDG_CONFIG_HOME=str(xdg), SBATCH_ACCOUNT=account)
+        env.pop("SLURM_ACCOUNT", None)
+        inst = subprocess.run(
+            [sys.executable, "-m", "ethoflow.cli", "install-profile"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert inst.returncode == 0, inst.stderr
+        assert (xdg / "snakemake" / "slurm" / "config.yaml").is_file()
+        return env
+
+    return make

@@ -10,7 +10,6 @@ CPUs and memory, not their sum). The results equal those of a local run.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -186,22 +185,13 @@ def _compare(a: Path, b: Path) -> list[str]:
     return bad
 
 
-def test_demo_on_slurm_partitions_gpus_account_and_results(slurm_cluster, tmp_path) -> None:
+def test_demo_on_slurm_partitions_gpus_account_and_results(
+    slurm_cluster, profile_env, tmp_path
+) -> None:
     on_slurm = _repo_copy(tmp_path / "slurm")
     configs = ["--configfile", "config/config.yaml", "slurm_test.yaml"]
-
     # the README's set-up step: link the profile where Snakemake looks for named profiles
-    xdg = tmp_path / "xdg"
-    env = dict(os.environ, XDG_CONFIG_HOME=str(xdg), SBATCH_ACCOUNT=ACCOUNT)
-    env.pop("SLURM_ACCOUNT", None)
-    inst = subprocess.run(
-        [sys.executable, "-m", "ethoflow.cli", "install-profile"],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert inst.returncode == 0, inst.stderr
-    assert (xdg / "snakemake" / "slurm" / "config.yaml").is_file()
+    env = profile_env(ACCOUNT)
 
     t0 = time.monotonic()
     cmd = [*SNAKEMAKE, "--profile", "slurm", "--jobs", "4", *FAST, *configs]

@@ -181,27 +181,23 @@ def finished_copy(demo_run, tmp_path):
     return dest
 
 
+def _mtimes(files) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in files if p.is_file()}
+
+
 def _per_session_outputs(run, keys):
-    """Modification times of every per-session output of the given sessions."""
-    dirs = (
-        "pose",
-        "qc",
-        "labels",
-        "stage1",
-        "proposals",
-        "clips",
-        "embeddings",
-        "descriptions",
-        "icl",
-        "behavior",
+    """Modification times of every per-session output (results/<step>/[<mode>/]<subject>/
+    <session>.<ext>) of the given sessions."""
+    steps = ("pose", "qc", "labels", "stage1", "proposals", "clips", "embeddings")
+    steps += ("descriptions", "icl", "behavior")
+    wanted = set(keys)
+    files = (
+        p
+        for step in steps
+        for p in (run / "results" / step).rglob("*")
+        if f"{p.parent.name}/{p.name.split('.')[0]}" in wanted
     )
-    out = {}
-    for d in dirs:
-        for k in keys:
-            for p in (run / "results" / d).rglob(f"{k.split('/')[1]}*"):
-                if p.parent.name == k.split("/")[0] and p.is_file():
-                    out[str(p.relative_to(run))] = p.stat().st_mtime_ns
-    return out
+    return _mtimes(files)
 
 
 def test_adding_a_session_runs_only_its_jobs(finished_copy):
@@ -211,7 +207,7 @@ def test_adding_a_session_runs_only_its_jobs(finished_copy):
         "tests/data/mabe22_triplet/EGS8X2MN4SSUGFWAV976.h5\tdlc_h5\t\tpredict\tB\t300\t900\n"
     )
     before = _per_session_outputs(finished_copy, keys(SHEET))
-    models = {str(p): p.stat().st_mtime_ns for p in (finished_copy / "results/models").rglob("*.*")}
+    models = _mtimes((finished_copy / "results/models").rglob("*"))
     assert len(before) > 50 and models
     sheet.write_text(sheet.read_text() + row)
     jobs = planned_jobs(finished_copy)
@@ -233,9 +229,7 @@ def test_adding_a_session_runs_only_its_jobs(finished_copy):
         df = pd.read_csv(finished_copy / f"results/behavior/{mode}/triplet2/part1.csv")
         assert len(df) == 600
     assert _per_session_outputs(finished_copy, keys(SHEET)) == before
-    assert {
-        str(p): p.stat().st_mtime_ns for p in (finished_copy / "results/models").rglob("*.*")
-    } == models
+    assert _mtimes((finished_copy / "results/models").rglob("*")) == models
     assert planned_jobs(finished_copy) == {}, "a rerun after the addition must run nothing"
 
 

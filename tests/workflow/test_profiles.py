@@ -51,16 +51,8 @@ def work(tmp_path_factory):
     return copy_repo(tmp_path_factory.mktemp("profiles"))
 
 
-def test_profile_by_name_after_install_profile(work, tmp_path):
-    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"), SBATCH_ACCOUNT="mylab0")
-    env.pop("SLURM_ACCOUNT", None)
-    inst = subprocess.run(
-        [sys.executable, "-m", "ethoflow.cli", "install-profile"],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert inst.returncode == 0, inst.stderr
+def test_profile_by_name_after_install_profile(work, profile_env):
+    env = profile_env("mylab0")
     out = dry_run(work, "--profile", "slurm", env=env)
     jobs = planned_resources(out)
     assert {r for r, _ in jobs} >= VLM_RULES | {"pose_preprocess", "train_localizer", "classify"}
