@@ -18,7 +18,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
-from ethoflow.clips import cut_clips, decode_frames, sample_indices  # noqa: E402
+from ethoflow.clips import decode_frames, extract_clips, sample_indices  # noqa: E402
 from ethoflow.video import open_video, video_info  # noqa: E402
 
 VIDEOS = [
@@ -66,7 +66,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "clips.h5"
             t0 = time.perf_counter()
-            cut_clips(video, w, out, frames_per_clip=a.frames, size=a.size)
+            extract_clips(video, w, out, frames_per_clip=a.frames, size=a.size)
             t_cut = time.perf_counter() - t0
             nbytes = out.stat().st_size
         hours = info.n_frames / info.fps / 3600
@@ -75,7 +75,7 @@ def main() -> None:
         print(f"  full sequential decode   {t_full:6.2f} s ({info.n_frames / t_full:7.0f} fr/s)")
         print(f"  scattered get_batch      {t_scatter:6.2f} s")
         print(f"  one seek per merged span {t_span:6.2f} s")
-        print(f"  cut_clips incl. gzip h5  {t_cut:6.2f} s")
+        print(f"  extract_clips incl. gzip h5  {t_cut:6.2f} s")
         raw = a.frames * a.size * a.size * 3
         print(f"  bytes per clip {nbytes / len(w) / 1e6:6.2f} MB (raw {raw / 1e6:.2f} MB)")
         print(f"  per video-hour {nbytes / hours / 1e9:6.2f} GB at this coverage")

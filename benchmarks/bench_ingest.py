@@ -23,8 +23,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ethoflow.features import compute_features  # noqa: E402
-from ethoflow.pose_io import load_pose, write_pose_h5  # noqa: E402
+from ethoflow.pose_io import load_pose  # noqa: E402
 from ethoflow.repair import repair_pose  # noqa: E402
+from ethoflow.results import write_pose  # noqa: E402
 
 PARTS = ["nose", "left_ear", "right_ear", "neck", "left_hip", "right_hip", "tail_base"]
 BODY = np.array([[22, 0], [15, 6], [15, -6], [10, 0], [-10, 8], [-10, -8], [-22, 0]], float)
@@ -109,7 +110,7 @@ def main() -> None:
                 f"{best['missing']:.1%} points masked)"
             )
         t = time.perf_counter()
-        write_pose_h5(Path(tmp) / "pose.h5", best["pose"], best["feats"], best["names"])
+        write_pose(Path(tmp) / "pose.h5", best["pose"], best["feats"], best["names"])
         print(f"canonical h5 write: {time.perf_counter() - t:.3f} s")
     print("floor (issue 4): total < 3 s on one core")
 

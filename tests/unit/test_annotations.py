@@ -4,8 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ethoflow.annotations import load_annotations, read_labels, write_labels
+from ethoflow.annotations import load_annotations
 from ethoflow.errors import InputError
+from ethoflow.results import read_labels, write_labels
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 DEPOT_LABELS = DATA / "behaviordepot_freezing" / "demo1_freezing_labels.csv"

@@ -1,4 +1,4 @@
-"""Video metadata and clip cutting on the real demo videos."""
+"""Clip cutting on the real demo videos (video metadata: test_video.py)."""
 
 from pathlib import Path
 
@@ -7,35 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow.clips import cut_clips, decode_frames, merge_spans, read_clips, sample_indices
+from ethoflow.clips import decode_frames, extract_clips, merge_spans, sample_indices
 from ethoflow.errors import InputError
-from ethoflow.video import open_video, video_info
+from ethoflow.results import read_clips
+from ethoflow.video import open_video
 
 DATA = Path(__file__).resolve().parents[2] / "tests/data"
 MABE = DATA / "mabe22_triplet/EGS8X2MN4SSUGFWAV976.mp4"
 OPENFIELD = DATA / "dlc_openfield/m3v1mp4.mp4"
-
-
-def test_video_info_matches_provenance():
-    assert video_info(MABE) == video_info(MABE)
-    info = video_info(MABE)
-    assert (info.n_frames, info.width, info.height) == (1801, 512, 512)
-    assert info.fps == pytest.approx(30.0)
-    info = video_info(OPENFIELD)  # H.264 4:4:4
-    assert (info.n_frames, info.width, info.height) == (2330, 640, 480)
-
-
-def test_bad_videos_name_the_file(tmp_path):
-    with pytest.raises(InputError, match="not found"):
-        video_info(tmp_path / "none.mp4")
-    empty = tmp_path / "empty.mp4"
-    empty.write_bytes(b"")
-    with pytest.raises(InputError, match="empty"):
-        video_info(empty)
-    trunc = tmp_path / "truncated.mp4"
-    trunc.write_bytes(MABE.read_bytes()[:2000])
-    with pytest.raises(InputError, match="truncated.mp4"):
-        video_info(trunc)
 
 
 def test_sampling_and_span_merging():
@@ -53,10 +32,10 @@ def test_seek_decoding_equals_frame_by_frame_reading():
         assert np.abs(got[int(j)].astype(int) - ref[i].astype(int)).mean() < 2.0
 
 
-def test_cut_clips_layout(tmp_path):
+def test_extract_clips_layout(tmp_path):
     windows = pd.DataFrame({"start_frame": [0, 100, 1650], "end_frame": [150, 250, 1800]})
     out = tmp_path / "clips.h5"
-    cut_clips(MABE, windows, out, fps_out=2.0, frames_per_clip=10, size=112, pose_fps=30.0)
+    extract_clips(MABE, windows, out, fps_out=2.0, frames_per_clip=10, size=112, pose_fps=30.0)
     d = read_clips(out)
     assert d["frames"].shape == (3, 10, 112, 112, 3) and d["frames"].dtype == np.uint8
     assert (d["frame_index"][:, 0] >= d["start_frame"]).all()
@@ -67,13 +46,13 @@ def test_cut_clips_layout(tmp_path):
         assert f["frames"].chunks == (1, 10, 112, 112, 3) and f["frames"].compression == "gzip"
 
 
-def test_cut_clips_errors_leave_no_file(tmp_path):
+def test_extract_clips_errors_leave_no_file(tmp_path):
     out = tmp_path / "clips.h5"
     windows = pd.DataFrame({"start_frame": [1700], "end_frame": [1850]})
     with pytest.raises(InputError, match="1850"):
-        cut_clips(MABE, windows, out, size=56)
+        extract_clips(MABE, windows, out, size=56)
     with pytest.raises(InputError, match="fps"):
-        cut_clips(MABE, windows.iloc[:0], out, size=56, pose_fps=50.0)
+        extract_clips(MABE, windows.iloc[:0], out, size=56, pose_fps=50.0)
     assert not out.exists()
-    cut_clips(MABE, windows.iloc[:0], out, size=56, pose_fps=30.0)
+    extract_clips(MABE, windows.iloc[:0], out, size=56, pose_fps=30.0)
     assert read_clips(out)["frames"].shape[0] == 0

@@ -3,7 +3,7 @@
 import numpy as np
 from pynwb import NWBHDF5IO
 
-from ethoflow.classify import frames_to_events
+from ethoflow.classifiers import frames_to_events
 from ethoflow.export import write_nwb
 
 BEHAVIORS = ["attack", "mount"]

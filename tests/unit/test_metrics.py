@@ -3,7 +3,13 @@
 import numpy as np
 import pandas as pd
 
-from ethoflow.metrics import comparison_table, confusion, per_class_metrics, plot_confusion
+from ethoflow.metrics import (
+    cohort_comparison,
+    comparison_table,
+    confusion,
+    per_class_metrics,
+    plot_confusion,
+)
 
 BEHAVIORS = ["attack", "freeze"]
 
@@ -71,3 +77,23 @@ def test_comparison_table_one_row_per_mode():
     assert np.isclose(t.loc["pose", "macro_f1"], 0.5)
     assert t.loc["pose", "f1_freeze"] == 0.0
     assert isinstance(t, pd.DataFrame)
+
+
+def test_cohort_comparison_adds_stage1_rows():
+    y = _truth()
+    tables = {("rig", "pose"): per_class_metrics(y, y, None, BEHAVIORS)}
+    s1 = pd.DataFrame(
+        {
+            "table": ["localization", "per_class"],
+            "f1": [0.8, 0.1],
+            "ap": [0.9, 0.2],
+            "proposal_recall": [0.95, np.nan],
+            "coverage": [0.3, np.nan],
+        }
+    )
+    t = cohort_comparison(tables, {"rig": s1})
+    assert list(t.columns[:4]) == ["setup", "mode", "macro_f1", "mAP"]
+    assert t["mode"].tolist() == ["pose", "stage1 localization"]
+    row = t.iloc[1]
+    assert (row.macro_f1, row.mAP, row.proposal_recall, row.coverage) == (0.8, 0.9, 0.95, 0.3)
+    assert t.iloc[0].macro_f1 == 1.0

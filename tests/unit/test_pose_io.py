@@ -9,15 +9,13 @@ import pytest
 
 from ethoflow.errors import InputError
 from ethoflow.pose_io import (
-    FORMATS,
     Pose,
     check_length,
     detect_format,
     load_pose,
-    match_length,
-    read_pose_h5,
-    write_pose_h5,
 )
+from ethoflow.results import read_pose, write_pose
+from ethoflow.vocab import READABLE_POSE_FORMATS
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 OPENFIELD = DATA / "dlc_openfield" / "openfield_dlc_inference_example.csv"
@@ -45,7 +43,14 @@ def _two_mice(n=400):
 
 
 def test_formats_and_detection(tmp_path):
-    assert set(FORMATS) == {"dlc_csv", "dlc_h5", "sleap_slp", "sleap_h5", "calms21_json", "nwb"}
+    assert set(READABLE_POSE_FORMATS) == {
+        "dlc_csv",
+        "dlc_h5",
+        "sleap_slp",
+        "sleap_h5",
+        "calms21_json",
+        "nwb",
+    }
     assert detect_format(OPENFIELD) == "dlc_csv"
     assert detect_format(DEPOT) == "dlc_csv"
     assert detect_format(MABE) == "dlc_h5"
@@ -306,7 +311,7 @@ def test_animal_nan_throughout(tmp_path):
         load_pose(tmp_path / "nan.csv", fps=30)
 
 
-def test_check_length_and_match_length():
+def test_check_length():
     assert check_length(1800, 1801, 3, MABE) == 1  # the MABe clip
     assert check_length(2330, 2330, 0) == 0
     assert check_length(1805, 1801, 5) == -4
@@ -315,18 +320,14 @@ def test_check_length_and_match_length():
     assert str(MABE) in str(err.value)
     with pytest.raises(InputError, match="longer"):
         check_length(2000, 1801, 3, MABE)
-    pose = load_pose(MABE, fps=30)
-    padded = match_length(pose, 1801)
-    assert padded.n_frames == 1801 and np.isnan(padded.keypoints[-1]).all()
-    assert match_length(pose, 1000).n_frames == 1000
 
 
 def test_pose_h5_roundtrip_and_atomic(tmp_path):
     pose = load_pose(MABE, fps=30)
     feats = np.random.default_rng(1).normal(size=(1800, 3)).astype(np.float32)
     out = tmp_path / "pose" / "s.h5"
-    write_pose_h5(out, pose, feats, ["f1", "f2", "f3"], extra_attrs={"n_video_frames": 1801})
-    back, f2, names = read_pose_h5(out)
+    write_pose(out, pose, feats, ["f1", "f2", "f3"], extra_attrs={"n_video_frames": 1801})
+    back, f2, names = read_pose(out)
     np.testing.assert_array_equal(back.keypoints, pose.keypoints)
     np.testing.assert_array_equal(back.confidence, pose.confidence)
     np.testing.assert_array_equal(f2, feats)
@@ -337,10 +338,10 @@ def test_pose_h5_roundtrip_and_atomic(tmp_path):
         assert f.attrs["n_video_frames"] == 1801 and f["keypoints"].dtype == np.float32
     bad = tmp_path / "pose" / "bad.h5"
     with pytest.raises(ValueError):
-        write_pose_h5(bad, pose, feats[:10], ["f1", "f2", "f3"])
+        write_pose(bad, pose, feats[:10], ["f1", "f2", "f3"])
     assert sorted(p.name for p in bad.parent.iterdir()) == ["s.h5"]
     with pytest.raises(InputError):
-        read_pose_h5(MABE)
+        read_pose(MABE)
 
 
 def test_pose_validates_shapes():

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow import proposals
+from ethoflow import proposals, results
 from ethoflow.errors import InputError
 
 RAW = {"smooth_s": 0.0, "on_threshold": 0.6, "off_threshold": 0.3}
@@ -75,15 +75,15 @@ def test_clip_windows_cover_every_proposal_and_stay_in_the_video():
 
 def test_tsv_round_trip_and_bad_file(tmp_path):
     props = pd.DataFrame({"start_frame": [5, 40], "end_frame": [20, 90], "score": [0.5, 0.25]})
-    proposals.write_proposals(props, tmp_path / "p.tsv")
-    back = proposals.read_proposals(tmp_path / "p.tsv")
+    results.write_proposals(props, tmp_path / "p.tsv")
+    back = results.read_proposals(tmp_path / "p.tsv")
     pd.testing.assert_frame_equal(back, props, check_dtype=False)
     (tmp_path / "bad.tsv").write_text("start_frame\tend_frame\tscore\n10\t5\t0.1\n")
     with pytest.raises(InputError, match="bad.tsv"):
-        proposals.read_proposals(tmp_path / "bad.tsv")
+        results.read_proposals(tmp_path / "bad.tsv")
     (tmp_path / "cols.tsv").write_text("a\tb\n1\t2\n")
     with pytest.raises(InputError, match="columns"):
-        proposals.read_proposals(tmp_path / "cols.tsv")
+        results.read_proposals(tmp_path / "cols.tsv")
 
 
 def test_evaluate_stage1_and_threshold_sweep():
@@ -96,7 +96,7 @@ def test_evaluate_stage1_and_threshold_sweep():
     p_class = np.full((3000, 3), 0.1, np.float32)
     p_class[np.arange(3000), np.maximum(labels, 0)] = 0.8
     props = proposals.make_proposals(p_action, 50, {})
-    ev = proposals.evaluate_stage1(p_action, p_class, labels, props, ["groom", "rear"])
+    ev = proposals.stage1_metrics(p_action, p_class, labels, props, ["groom", "rear"])
     loc = ev["localization"].iloc[0]
     assert loc.f1 > 0.9 and loc.ap > 0.9 and loc.proposal_recall > 0.95
     assert 0.1 < loc.coverage < 0.25

@@ -37,9 +37,9 @@ def test_localizer_beats_a_tuned_speed_threshold_on_held_out_freezing(freezing, 
     torch.set_num_threads(1)
     x, y, names = freezing
     ckpt = tmp_path / "loc.pt"
-    res = localizer.train_localizer([x[:3000]], [y[:3000]], 2, CFG["localizer"], 0, ckpt, False)
+    res = localizer.train([x[:3000]], [y[:3000]], 2, CFG["localizer"], 0, ckpt, False)
     assert ckpt.exists() and res["receptive_field_frames"] >= 101  # ±50 frames of context
-    model = localizer.load_localizer(ckpt)
+    model = localizer.load(ckpt)
     p_action, p_class = localizer.predict_frames(model, x[3000:])
     assert p_class.shape == (3000, 2) and np.allclose(p_class.sum(1), 1, atol=1e-5)
     cnn = f1(y[3000:] == 1, p_class.argmax(1) == 1)
@@ -64,9 +64,9 @@ def test_training_is_deterministic_and_chunked_inference_is_exact(freezing, tmp_
     x, y, _ = freezing
     cfg = {**CFG["localizer"], "epochs": 2, "min_epochs": 1, "channels": 8}
     a, b = tmp_path / "a.pt", tmp_path / "b.pt"
-    localizer.train_localizer([x[:1500]], [y[:1500]], 2, cfg, 3, a, False)
-    localizer.train_localizer([x[:1500]], [y[:1500]], 2, cfg, 3, b, False)
-    ma, mb = localizer.load_localizer(a), localizer.load_localizer(b)
+    localizer.train([x[:1500]], [y[:1500]], 2, cfg, 3, a, False)
+    localizer.train([x[:1500]], [y[:1500]], 2, cfg, 3, b, False)
+    ma, mb = localizer.load(a), localizer.load(b)
     pa, _ = localizer.predict_frames(ma, x)
     pb, _ = localizer.predict_frames(mb, x)
     assert np.array_equal(pa, pb)
@@ -82,7 +82,7 @@ def test_unlabelled_frames_are_ignored(freezing, tmp_path):
     y = y[:1500].copy()
     y[::2] = -1
     cfg = {**CFG["localizer"], "epochs": 1, "min_epochs": 1, "channels": 8}
-    res = localizer.train_localizer([x[:1500]], [y], 2, cfg, 0, tmp_path / "m.pt", False)
+    res = localizer.train([x[:1500]], [y], 2, cfg, 0, tmp_path / "m.pt", False)
     assert res["epochs_run"] == 1 and np.isfinite(res["history"][0]["train_loss"])
 
 

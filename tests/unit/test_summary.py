@@ -37,12 +37,22 @@ def test_cohort_summary_and_group_plot(tmp_path):
     for i in range(4):
         group = "ctrl" if i < 2 else "drug"
         y = rng.integers(0, 4, 300)
-        rows.append((f"m{i}", "s1", group, y, 30.0))
-    df = cohort_summary(rows, BEHAVIORS)
+        rows.append(
+            {
+                "subject": f"m{i}",
+                "session": "s1",
+                "setup": "rig",
+                "group": group,
+                "labels": y,
+                "fps": 30.0,
+                "behaviors": BEHAVIORS,
+            }
+        )
+    df = cohort_summary(rows)
     assert len(df) == 4 * len(BEHAVIORS)
     assert set(df.group) == {"ctrl", "drug"}
     one = df[(df.subject == "m2") & (df.behavior == "freeze")].iloc[0]
-    assert one.seconds == np.sum(rows[2][3] == 2) / 30.0
+    assert one.seconds == np.sum(rows[2]["labels"] == 2) / 30.0
     df["setup"] = "rig"
     plot_group_comparison(df, tmp_path / "groups.png")
     assert (tmp_path / "groups.png").read_bytes()[:4] == b"\x89PNG"

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ethoflow.errors import InputError
+from ethoflow.results import write_clips
 from ethoflow.vlm import embed_sessions, load_vlm
 
 rng = np.random.default_rng(0)
@@ -62,10 +63,11 @@ def test_embed_sessions_resumes_after_a_kill(tiny_vlm, tmp_path):
     clips, outs = [], []
     for i in range(2):
         p = tmp_path / f"clips{i}.h5"
-        with h5py.File(p, "w") as f:
-            f["frames"] = FRAMES[i : i + 2]
-            f["start_frame"] = np.array([0, 150])
-            f["end_frame"] = np.array([150, 300])
+        frames = FRAMES[i : i + 2]
+        index = np.stack(
+            [np.linspace(0, 140, frames.shape[1]), np.linspace(150, 290, frames.shape[1])]
+        )
+        write_clips(p, frames, [0, 150], [150, 300], index, frames.shape[1:], {})
         clips.append(str(p))
         outs.append(str(tmp_path / f"emb{i}.h5"))
     embed_sessions(tiny_vlm, clips[:1], outs[:1], "q", progress=False)

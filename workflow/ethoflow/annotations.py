@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path
 from .errors import InputError
+from .vocab import BACKGROUND
 
 log = logging.getLogger("ethoflow")
 
-BACKGROUND = ("other", "none", "background", "")
+BACKGROUND_NAMES = (BACKGROUND, "none", "background", "")
+"""Names other tools give the background; all read as code 0."""
 ANN_FORMATS = ("frame_csv", "onehot_csv", "events_csv", "calms21_json")
 _START = ("start_s", "start", "start (s)", "start_time", "onset")
 _STOP = ("stop_s", "stop", "stop (s)", "end_s", "end", "stop_time", "offset")
@@ -38,7 +39,7 @@ _STOP = ("stop_s", "stop", "stop (s)", "end_s", "end", "stop_time", "offset")
 def _codes(path: Path, names, behaviors: list[str]) -> np.ndarray:
     """Behavior names -> label codes; unknown names raise InputError."""
     lookup = {b.lower(): i + 1 for i, b in enumerate(behaviors)}
-    for b in BACKGROUND:
+    for b in BACKGROUND_NAMES:
         lookup.setdefault(b, 0)
     labels = pd.Series(names, dtype=object).fillna("").astype(str).str.strip().str.lower()
     codes = labels.map(lookup)
@@ -182,19 +183,8 @@ def _load_calms21(path: Path, n_frames: int, behaviors: list[str], sequence: str
     return _place(path, np.arange(len(ints)), table[ints], n_frames)
 
 
-def write_labels(path: str | os.PathLike, labels: np.ndarray, behaviors: list[str]) -> None:
-    """Write ``frame,behavior`` (names; 0 = other) atomically."""
-    labels = np.asarray(labels, dtype=np.int64)
-    names = np.array(["other", *behaviors], dtype=object)
-    if len(labels) and (labels.min() < 0 or labels.max() > len(behaviors)):
-        raise ValueError(f"label codes outside 0..{len(behaviors)}")
-    df = pd.DataFrame({"frame": np.arange(len(labels)), "behavior": names[labels]})
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
-
-
-def read_labels(path: str | os.PathLike, behaviors: list[str]) -> np.ndarray:
-    """Read a ``frame,behavior`` file written by :func:`write_labels`."""
+def read_frame_csv(path: str | os.PathLike, behaviors: list[str]) -> np.ndarray:
+    """Label codes of a ``frame,behavior`` file (``results.write_labels`` writes them)."""
     path = Path(path)
     df = _read_csv(path)
     frame_col = _find(list(df.columns), ("frame",))

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import os
 
-import h5py
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path
 from .errors import InputError
+from .results import write_clips
 from .video import open_video
 
 
@@ -52,7 +51,7 @@ def decode_frames(vr, indices: np.ndarray, gap: int = 90) -> dict[int, np.ndarra
     return out
 
 
-def cut_clips(
+def extract_clips(
     video: str | os.PathLike,
     windows: pd.DataFrame,
     out_path: str | os.PathLike,
@@ -86,34 +85,19 @@ def cut_clips(
     )
     decoded = decode_frames(vr, idx.ravel()) if idx.size else {}
     n = len(starts)
-    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as f:
-        ds = f.create_dataset(
-            "frames",
-            shape=(n, frames_per_clip, size, size, 3),
-            dtype=np.uint8,
-            chunks=(1, frames_per_clip, size, size, 3) if n else None,
-            compression="gzip" if n else None,
-            compression_opts=1 if n else None,
-        )
-        for i in range(n):
-            ds[i] = np.stack([decoded[int(j)] for j in idx[i]])
-        f.create_dataset("start_frame", data=starts)
-        f.create_dataset("end_frame", data=ends)
-        f.create_dataset("frame_index", data=idx)
-        seconds = (ends - starts) / video_fps
-        f.attrs["fps_out"] = float(np.mean(frames_per_clip / seconds)) if n else fps_out
-        f.attrs["video"] = str(video)
-        f.attrs["video_fps"] = video_fps
-        f.attrs["size"] = size
+    seconds = (ends - starts) / video_fps
+    write_clips(
+        out_path,
+        (np.stack([decoded[int(j)] for j in idx[i]]) for i in range(n)),
+        starts,
+        ends,
+        idx,
+        (frames_per_clip, size, size, 3),
+        {
+            "fps_out": float(np.mean(frames_per_clip / seconds)) if n else fps_out,
+            "video": str(video),
+            "video_fps": video_fps,
+            "size": size,
+        },
+    )
     return {"n_clips": n, "n_decoded": len(decoded)}
-
-
-def read_clips(path: str | os.PathLike) -> dict:
-    with h5py.File(path, "r") as f:
-        return {
-            "frames": f["frames"][()],
-            "start_frame": f["start_frame"][()],
-            "end_frame": f["end_frame"][()],
-            "frame_index": f["frame_index"][()],
-            **{k: f.attrs[k] for k in f.attrs},
-        }

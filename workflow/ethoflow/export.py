@@ -9,7 +9,8 @@ import warnings
 import numpy as np
 
 from .atomic import atomic_path
-from .classify import frames_to_events
+from .classifiers import frames_to_events
+from .vocab import classes
 
 
 def write_nwb(
@@ -50,7 +51,7 @@ def write_nwb(
                 data=np.asarray(probs, np.float32),
                 unit="probability",
                 rate=float(fps),
-                description="columns: " + ", ".join(["other", *behaviors]),
+                description="columns: " + ", ".join(classes(behaviors)),
             )
         )
     with atomic_path(path) as tmp, warnings.catch_warnings():

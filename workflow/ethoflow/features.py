@@ -22,11 +22,11 @@ is true, else pixels. Head and tail keypoints: ``cfg["head"]``/``cfg["tail"]``, 
 keypoint named like nose/snout/head and like tail base/tail, else the first and last keypoint.
 Missing values (after repair) are filled forward, then backward, then with 0.
 
-cfg keys (defaults): ``allocentric`` (True: include the arena coordinates; false keeps
-only arena-independent features, which generalise better across rigs), ``normalize`` (True),
-``speed_smooth_frames`` (5, a centred moving average
-applied to speeds, accelerations and turning rates), ``pairwise`` (True), optional ``head``,
-``tail``, ``frame_size`` ([width, height] in pixels).
+cfg keys (defaults: ``DEFAULTS``, read from the config schema): ``allocentric`` (True: include
+the arena coordinates; false keeps only arena-independent features, which generalise better
+across rigs), ``normalize`` (True), ``speed_smooth_frames`` (5, a centred moving average applied
+to speeds, accelerations and turning rates), ``pairwise`` (True); not config keys, set by the
+caller: optional ``head``, ``tail``, ``frame_size`` ([width, height] in pixels).
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ import warnings
 
 import numpy as np
 
+from .config import defaults
 from .pose_io import Pose
 
-DEFAULTS = {"normalize": True, "speed_smooth_frames": 5, "pairwise": True}
+DEFAULTS = defaults("features")  # the schema's `features` defaults
 HEAD_NAMES = ("nose", "snout", "head", "nosetip")
 TAIL_NAMES = ("tailbase", "tail base", "tail_base", "tail-base", "tailroot", "tail")
 
@@ -169,7 +170,7 @@ def compute_features(pose: Pose, cfg: dict | None = None) -> tuple[np.ndarray, l
     miss_frac = missing.mean(2)
     for i, an in enumerate(ids):
         for j, kn in enumerate(parts):
-            if cfg.get("allocentric", True):
+            if cfg["allocentric"]:
                 add(allo[:, i, j, 0], f"{an}_{kn}_x")
                 add(allo[:, i, j, 1], f"{an}_{kn}_y")
         for j, kn in enumerate(parts):

@@ -16,11 +16,9 @@ contiguous time blocks.
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,27 +26,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from .atomic import atomic_path
+from .config import defaults
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {
-    "context": 50,
-    "channels": 32,
-    "layers": 0,  # 0 = as many dilated layers as the context needs
-    "dropout": 0.2,
-    "lr": 3e-3,
-    "epochs": 40,
-    "patience": 6,
-    "batch_size": 64,
-    "window": 256,
-    "val_fraction": 0.2,
-    "val_blocks": 20,
-    "min_epochs": 8,
-    "device": "auto",
-    "weight_decay": 1e-4,
-    "min_steps": 10,
-    "input_noise": 0.2,
-}
+DEFAULTS = defaults("localizer")  # the config schema's `localizer` defaults
 
 
 def dilations_for(context: int, layers: int = 0) -> list[int]:
@@ -119,7 +101,7 @@ def _macro_f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
     return float(np.mean(f1)) if f1 else float("nan")
 
 
-def train_localizer(
+def train(
     features: list[np.ndarray],
     labels: list[np.ndarray],
     n_classes: int,
@@ -288,12 +270,7 @@ def _validate(model, xs, val_y, n_classes, ce, pos_weight, device):
     return float(np.mean(losses)), _macro_f1(y, p, n_classes), _macro_f1(y > 0, a, 2)
 
 
-def checkpoint_hash(path: str | os.PathLike) -> str:
-    """Short sha256 of a checkpoint file (for downstream params)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
-def load_localizer(path: str | os.PathLike, device: str = "cpu") -> TemporalCNN:
+def load(path: str | os.PathLike, device: str = "cpu") -> TemporalCNN:
     ckpt = torch.load(path, map_location=device, weights_only=False)
     model = TemporalCNN(
         ckpt["n_features"],

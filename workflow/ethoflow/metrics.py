@@ -6,9 +6,9 @@ import os
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score
 
 from .atomic import atomic_path
+from .vocab import BACKGROUND, classes
 
 
 def per_class_metrics(
@@ -24,7 +24,7 @@ def per_class_metrics(
     y_true, y_pred = y_true[keep], y_pred[keep]
     probs = None if probs is None else np.asarray(probs)[keep]
     rows = []
-    for c, name in enumerate(["other", *behaviors]):
+    for c, name in enumerate(classes(behaviors)):
         t, p = y_true == c, y_pred == c
         tp = float(np.sum(t & p))
         prec = tp / p.sum() if p.sum() else (np.nan if not t.sum() else 0.0)
@@ -32,6 +32,8 @@ def per_class_metrics(
         f1 = 2 * tp / (p.sum() + t.sum()) if (p.sum() + t.sum()) else np.nan
         ap = np.nan
         if probs is not None and 0 < t.sum() < len(t):
+            from sklearn.metrics import average_precision_score  # lazy: ~1 s of start-up
+
             ap = float(average_precision_score(t, probs[:, c]))
         rows.append(
             {
@@ -44,7 +46,7 @@ def per_class_metrics(
             }
         )
     df = pd.DataFrame(rows)
-    present = df[(df.support > 0) & (df.behavior != "other")]
+    present = df[(df.support > 0) & (df.behavior != BACKGROUND)]
     allp = df[df.support > 0]
     for name, part in (("macro", present), ("macro_all", allp)):
         df.loc[len(df)] = {
@@ -109,3 +111,28 @@ def comparison_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 row[f"f1_{b}"] = t.loc[b, "f1"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def cohort_comparison(
+    mode_tables: dict[tuple[str, str], pd.DataFrame], stage1_tables: dict[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """The seed experiment's table: one row per setup x mode (``comparison_table``), then
+    one ``stage1 localization`` row per setup (action vs other, proposal recall, coverage)."""
+    by_setup: dict[str, dict] = {}
+    for (setup, mode), table in mode_tables.items():
+        by_setup.setdefault(setup, {})[mode] = table
+    rows = [comparison_table(tables).assign(setup=setup) for setup, tables in by_setup.items()]
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    for setup, s1 in stage1_tables.items():
+        loc = s1[s1["table"] == "localization"].iloc[0]
+        row = {
+            "mode": "stage1 localization",
+            "setup": setup,
+            "macro_f1": loc["f1"],
+            "mAP": loc["ap"],
+            "proposal_recall": loc["proposal_recall"],
+            "coverage": loc["coverage"],
+        }
+        out = pd.concat([out, pd.DataFrame([row])], ignore_index=True)
+    first = ["setup", "mode", "macro_f1", "mAP"]
+    return out[first + [c for c in out.columns if c not in first]]

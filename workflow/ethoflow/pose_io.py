@@ -1,6 +1,7 @@
 """Pose files in any supported format -> one canonical array, and the canonical pose h5.
 
-Formats (``FORMATS``): DeepLabCut inference CSV/h5 (single animal, 3 header rows; multi-animal,
+Formats (``vocab.READABLE_POSE_FORMATS``):
+DeepLabCut inference CSV/h5 (single animal, 3 header rows; multi-animal,
 4 header rows with ``individuals``), SLEAP ``.slp`` (via sleap-io) and analysis h5, CalMS21
 task-1 json and NWB (ndx-pose). Every reader returns a :class:`Pose` with ``keypoints``
 ``[T, A, K, 2]`` (NaN = missing) and ``confidence`` ``[T, A, K]``.
@@ -23,12 +24,11 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path
 from .errors import InputError
+from .vocab import READABLE_POSE_FORMATS
 
 log = logging.getLogger("ethoflow")
 
-FORMATS = ("dlc_csv", "dlc_h5", "sleap_slp", "sleap_h5", "calms21_json", "nwb")
 CALMS21_KEYPOINTS = ["nose", "left_ear", "right_ear", "neck", "left_hip", "right_hip", "tail_base"]
 CALMS21_ANIMALS = ["resident", "intruder"]
 CALMS21_FPS = 30.0
@@ -112,7 +112,7 @@ def detect_format(path: str | os.PathLike) -> str:
     if magic == b"\x89HDF\r\n\x1a\n":
         fmt = _sniff_h5(path)
         if fmt == "canonical":
-            raise InputError(path, "this is an ethoflow pose h5; read it with read_pose_h5")
+            raise InputError(path, "this is an ethoflow pose h5; read it with results.read_pose")
         if fmt is None:
             raise InputError(path, "HDF5 file is neither a DLC, SLEAP nor NWB pose file")
         return fmt
@@ -121,7 +121,7 @@ def detect_format(path: str | os.PathLike) -> str:
         raise InputError(path, f"a {suffix} file but not HDF5 (truncated or corrupt?)")
     fmt = _sniff_text(path)
     if fmt is None:
-        raise InputError(path, f"unknown pose format (known: {', '.join(FORMATS)})")
+        raise InputError(path, f"unknown pose format (known: {', '.join(READABLE_POSE_FORMATS)})")
     return fmt
 
 
@@ -496,8 +496,9 @@ def load_pose(
     sniffed = detect_format(path)
     if fmt in ("auto", "", None):
         fmt = sniffed
-    elif fmt not in FORMATS:
-        raise InputError(path, f"unknown pose format {fmt!r} (known: {', '.join(FORMATS)})")
+    elif fmt not in READABLE_POSE_FORMATS:
+        known = ", ".join(READABLE_POSE_FORMATS)
+        raise InputError(path, f"unknown pose format {fmt!r} (known: {known})")
     elif fmt != sniffed:
         raise InputError(path, f"labelled {fmt!r} but the content is {sniffed!r}")
     file_fps = None
@@ -568,69 +569,3 @@ def check_length(
             f"than the video (tolerance {tolerance})",
         )
     return diff
-
-
-def match_length(pose: Pose, n_frames: int) -> Pose:
-    """Pad the pose with missing frames or trim it to ``n_frames``."""
-    t = pose.n_frames
-    if n_frames <= t:
-        kp, conf = pose.keypoints[:n_frames], pose.confidence[:n_frames]
-    else:
-        pad = n_frames - t
-        kp = np.concatenate([pose.keypoints, np.full((pad, *pose.keypoints.shape[1:]), np.nan)])
-        conf = np.concatenate([pose.confidence, np.zeros((pad, *pose.confidence.shape[1:]))])
-    return dataclasses.replace(pose, keypoints=kp, confidence=conf)
-
-
-# ---------------------------------------------------------------- canonical h5
-def write_pose_h5(
-    path: str | os.PathLike,
-    pose: Pose,
-    features: np.ndarray,
-    feature_names: list[str],
-    extra_attrs: dict | None = None,
-) -> None:
-    """Write the canonical pose h5 atomically."""
-    features = np.asarray(features, dtype=np.float32)
-    if features.ndim != 2 or features.shape[0] != pose.n_frames:
-        raise ValueError(f"features {features.shape} do not match {pose.n_frames} frames")
-    if len(feature_names) != features.shape[1]:
-        raise ValueError("feature_names do not match the feature columns")
-    sdt = h5py.string_dtype()
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        opts = {"compression": "gzip", "compression_opts": 1}
-        f.create_dataset("keypoints", data=pose.keypoints, **opts)
-        f.create_dataset("confidence", data=pose.confidence, **opts)
-        f.create_dataset("features", data=features, **opts)
-        f.attrs["fps"] = float(pose.fps)
-        f.attrs.create("keypoint_names", np.array(pose.keypoint_names, dtype=object), dtype=sdt)
-        f.attrs.create("animal_ids", np.array(pose.animal_ids, dtype=object), dtype=sdt)
-        f.attrs.create("feature_names", np.array(list(feature_names), dtype=object), dtype=sdt)
-        f.attrs["source_format"] = pose.source_format
-        f.attrs["source_path"] = pose.source_path
-        for key, value in (extra_attrs or {}).items():
-            f.attrs[key] = value
-
-
-def read_pose_h5(path: str | os.PathLike) -> tuple[Pose, np.ndarray, list[str]]:
-    """Read the canonical pose h5: ``(pose, features [T, F], feature_names)``."""
-    path = Path(path)
-    try:
-        with h5py.File(path, "r") as f:
-            kp = f["keypoints"][()]
-            conf = f["confidence"][()]
-            feats = f["features"][()] if "features" in f else np.zeros((len(kp), 0), np.float32)
-            a = f.attrs
-            pose = Pose(
-                keypoints=kp,
-                confidence=conf,
-                fps=float(a["fps"]),
-                keypoint_names=_strings(a["keypoint_names"]),
-                animal_ids=_strings(a["animal_ids"]),
-                source_format=str(a.get("source_format", "")),
-                source_path=str(a.get("source_path", "")),
-            )
-            names = _strings(a["feature_names"]) if "feature_names" in a else []
-    except (OSError, KeyError) as err:
-        raise InputError(path, f"not a readable ethoflow pose h5: {err}") from err
-    return pose, feats, names

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score
 
-from .atomic import atomic_path
-from .errors import InputError
+from .config import defaults
+from .vocab import classes
 
 COLUMNS = ["start_frame", "end_frame", "score"]
-DEFAULTS = {
-    "smooth_s": 0.3,
-    "on_threshold": 0.5,
-    "off_threshold": 0.3,
-    "min_duration_s": 0.3,
-    "merge_gap_s": 1.0,
-    "pad_s": 0.5,
-}
+DEFAULTS = defaults("proposals")  # the config schema's `proposals` defaults
 
 
 def _smooth(p: np.ndarray, n: int) -> np.ndarray:
@@ -92,21 +83,6 @@ def clip_windows(
     return df.astype({"start_frame": np.int64, "end_frame": np.int64, "proposal": np.int64})
 
 
-def write_proposals(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        df[COLUMNS].to_csv(tmp, sep="\t", index=False, float_format="%.6f")
-
-
-def read_proposals(path: str | os.PathLike) -> pd.DataFrame:
-    df = pd.read_csv(path, sep="\t")
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(path, f"proposals table lacks columns {missing}")
-    if ((df.end_frame - df.start_frame) <= 0).any():
-        raise InputError(path, "a proposal ends before it starts (end_frame is exclusive)")
-    return df
-
-
 def _f1(y: np.ndarray, pred: np.ndarray) -> tuple[float, float, float]:
     tp = float(np.sum(y & pred))
     prec = tp / pred.sum() if pred.sum() else 0.0
@@ -116,6 +92,8 @@ def _f1(y: np.ndarray, pred: np.ndarray) -> tuple[float, float, float]:
 
 
 def _ap(y: np.ndarray, score: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score  # lazy: ~1 s of start-up
+
     return float(average_precision_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
 
 
@@ -126,7 +104,7 @@ def covered(proposals: pd.DataFrame, n: int) -> np.ndarray:
     return mask
 
 
-def evaluate_stage1(
+def stage1_metrics(
     p_action: np.ndarray,
     p_class: np.ndarray,
     labels: np.ndarray,
@@ -158,7 +136,7 @@ def evaluate_stage1(
     pc = p_class[known]
     pred = pc.argmax(1)
     rows = []
-    for c, name in enumerate(["other", *behaviors]):
+    for c, name in enumerate(classes(behaviors)):
         prec, rec, f1 = _f1(y == c, pred == c)
         rows.append(
             {

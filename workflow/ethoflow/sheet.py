@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError
+from .vocab import POSE_FORMATS, SPLITS
 
 COLUMNS = (
     "subject",
@@ -22,8 +23,6 @@ COLUMNS = (
     "start_frame",
     "end_frame",
 )
-POSE_FORMATS = ("auto", "dlc_csv", "dlc_h5", "sleap_slp", "sleap_h5", "calms21_json", "nwb")
-SPLITS = ("train", "test", "predict")
 RULE_PREFIX = "rule:"
 LABEL_RULES = ("kinematic",)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
+import logging
 import os
 import sys
 import traceback
@@ -52,16 +54,21 @@ def redirect_to_log(path: str | None) -> Iterator[None]:
 
 
 def run_step(smk, name: str) -> None:
-    """Call ``ethoflow.steps.<name>`` with the rule's named input, output and params."""
-    from . import steps
+    """Call the step ``name`` (``ethoflow.steps.<module>.<name>``, see ``steps.STEPS``) with
+    the rule's named input, output and params, and ``threads`` where the step takes them.
+    Only the step's own module is imported, so a job pays only for what its rule needs."""
+    from .steps import STEPS
 
-    func = getattr(steps, name)
+    func = getattr(importlib.import_module(f"ethoflow.steps.{STEPS[name]}"), name)
     kwargs = step_kwargs(smk)
     if "threads" in inspect.signature(func).parameters:
         kwargs["threads"] = smk.threads
     log = smk.log[0] if len(smk.log) else None
     try:
         with redirect_to_log(log):
+            logging.basicConfig(
+                level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+            )
             try:
                 func(**kwargs)
             except Exception:

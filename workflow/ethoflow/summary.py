@@ -68,17 +68,21 @@ def plot_group_comparison(df: pd.DataFrame, path: str | os.PathLike) -> None:
     plt.close(fig)
 
 
-def cohort_summary(
-    rows: list[tuple[str, str, str, np.ndarray, float]], behaviors: list[str]
-) -> pd.DataFrame:
-    """``behavior_summary`` of every ``(subject, session, group, labels, fps)``, stacked."""
+SESSION_COLUMNS = ["subject", "session", "setup", "group"]
+
+
+def cohort_summary(sessions: list[dict]) -> pd.DataFrame:
+    """``behavior_summary`` of every session, stacked: one row per session x behavior.
+
+    Each session is a dict with ``subject, session, setup, group`` (the sheet row),
+    ``labels`` (codes ``[T]``), ``fps`` and ``behaviors`` (its setup's vocabulary).
+    """
     parts = []
-    for subject, session, group, labels, fps in rows:
-        df = behavior_summary(labels, fps, behaviors)
-        df.insert(0, "group", group)
-        df.insert(0, "session", session)
-        df.insert(0, "subject", subject)
+    for s in sessions:
+        df = behavior_summary(s["labels"], s["fps"], s["behaviors"])
+        for i, col in enumerate(SESSION_COLUMNS):
+            df.insert(i, col, s[col])
         parts.append(df)
-    cols = ["subject", "session", "group", "behavior", "seconds", "fraction", "bouts"]
+    cols = [*SESSION_COLUMNS, "behavior", "seconds", "fraction", "bouts"]
     cols += ["mean_bout_s", "latency_s"]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)

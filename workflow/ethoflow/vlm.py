@@ -15,7 +15,6 @@ Hugging Face cache; set ``HF_HUB_OFFLINE=1`` on nodes without internet) or a loc
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -400,17 +399,6 @@ def load_vlm(
     return VLM(net, processor, meta, dev, torch_dtype)
 
 
-def _complete(path: Path, n_clips: int) -> bool:
-    """An embeddings file written to the end (atomic write) with the right clip count."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            return f["embeddings"].shape[0] == n_clips and bool(f.attrs.get("complete"))
-    except (OSError, KeyError):
-        return False
-
-
 def embed_sessions(
     vlm: VLM,
     clip_paths: list[str],
@@ -426,39 +414,29 @@ def embed_sessions(
     Each output is written atomically, so a job killed half-way leaves the finished sessions
     and no partial file; running it again embeds only what is missing.
     """
-    import h5py
-
-    from .atomic import atomic_path
+    from .results import embeddings_complete, read_clips, write_embeddings
 
     done = []
     for clips, out in zip(clip_paths, out_paths, strict=True):
-        with h5py.File(clips, "r") as f:
-            n = f["frames"].shape[0]
-            if _complete(Path(out), n):
-                log.info("%s is complete, kept", out)
-                continue
-            frames = f["frames"][()]
-            starts, ends = f["start_frame"][()], f["end_frame"][()]
+        meta = read_clips(clips, frames=False)
+        n = meta["n_clips"]
+        if embeddings_complete(out, n):
+            log.info("%s is complete, kept", out)
+            continue
+        frames = read_clips(clips)["frames"]
+        starts, ends = meta["start_frame"], meta["end_frame"]
         t0 = time.perf_counter()
         emb = vlm.embed(frames, prompt, pooling, layer, batch_size, progress=progress)
         secs = time.perf_counter() - t0
-        with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
-            f.create_dataset("embeddings", data=emb.astype(np.float16))
-            f.create_dataset("start_frame", data=starts)
-            f.create_dataset("end_frame", data=ends)
-            for k, v in vlm.meta.items():
-                f.attrs[k] = v
-            f.attrs["prompt"] = prompt
-            f.attrs["pooling"] = pooling
-            f.attrs["layer"] = int(layer)
-            f.attrs["seconds"] = secs
-            f.attrs["clips_per_second"] = n / secs if secs > 0 else float("nan")
-            f.attrs["complete"] = True
+        attrs = {
+            **vlm.meta,
+            "prompt": prompt,
+            "pooling": pooling,
+            "layer": int(layer),
+            "seconds": secs,
+            "clips_per_second": n / secs if secs > 0 else float("nan"),
+        }
+        write_embeddings(out, emb, starts, ends, attrs)
         log.info("%s: %d clips in %.1f s", out, n, secs)
         done.append(out)
     return done
-
-
-def demo_info(model_dir: str | os.PathLike) -> dict:
-    p = Path(model_dir) / "ethoflow_demo.json"
-    return json.loads(p.read_text()) if p.exists() else {}

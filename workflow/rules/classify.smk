@@ -8,7 +8,7 @@ rule train_classifier:
     benchmark:
         "benchmarks/results/train_classifier/{setup}_{mode}.tsv"
     wildcard_constraints:
-        mode="linear|pose\\+vlm|knn",
+        mode="|".join(re.escape(m) for m in TRAINED_MODES),
     conda:
         "../../envs/ethoflow.yaml"
     resources:
@@ -37,7 +37,7 @@ rule classify:
     params:
         mode=lambda wc: wc.mode,
         behaviors=lambda wc: setup_cfg(wc)["behaviors"],
-        smoothing_frames=config["classifier"].get("smoothing_frames", 0),
+        smoothing_frames=config["classifier"]["smoothing_frames"],
         subject=lambda wc: wc.subject,
         session=lambda wc: wc.session,
     script:
@@ -58,7 +58,7 @@ rule evaluate:
             caption="../report/metrics.rst",
             category="Evaluation",
         ),
-        confusion=report(
+        confusion_plot=report(
             "results/metrics/{setup}/{mode}_confusion.png",
             caption="../report/confusion.rst",
             category="Evaluation",

@@ -83,7 +83,7 @@ rule discover:
         sheet=SHEET[["subject", "session", "setup", "group"]].to_dict("records"),
         labelled=[has_labels(k) for k in discover_keys()],
         behaviors={s: config["setups"][s]["behaviors"] for s in SETUPS},
-        cfg=config.get("discover", {}),
+        cfg=config["discover"],
     script:
         "../scripts/discover.py"
 

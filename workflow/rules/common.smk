@@ -7,6 +7,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from ethoflow import sheet as ethoflow_sheet
+from ethoflow.vocab import MODES, STAGE2_MODES, TRAINED_MODES
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -16,8 +17,6 @@ SHEET = ethoflow_sheet.check_sheet(_raw_sheet, config["sessions"], config["setup
 ROWS = SHEET.to_dict("index")
 SETUPS = sorted(set(SHEET["setup"]))
 VLM_RULES = ("vlm_embed", "vlm_describe", "vlm_icl")
-STAGE2_MODES = ("linear", "pose+vlm", "knn", "icl")
-TRAINED_MODES = ("linear", "pose+vlm", "knn")
 DEMO_PREFIX = "demo:"
 
 
@@ -25,7 +24,7 @@ wildcard_constraints:
     subject="[A-Za-z0-9][A-Za-z0-9_.-]*",
     session="[A-Za-z0-9][A-Za-z0-9_.-]*",
     setup="|".join(re.escape(s) for s in SETUPS),
-    mode="pose|linear|pose\\+vlm|knn|icl",
+    mode="|".join(re.escape(m) for m in MODES),
 
 
 # ---------------------------------------------------------------- sheet lookups
@@ -122,17 +121,16 @@ def res(rule_name, item):
 
 
 def partition(rule_name):
-    slurm = config.get("slurm", {})
+    slurm = config["slurm"]
     if rule_name in VLM_RULES:
-        return slurm.get("gpu_partition", "gpu")
-    return slurm.get("cpu_partition", "standard")
+        return slurm["gpu_partition"]
+    return slurm["cpu_partition"]
 
 
 def slurm_account():
     """The account: config `slurm.account`, else $SBATCH_ACCOUNT or $SLURM_ACCOUNT."""
-    slurm = config.get("slurm", {})
     for value in (
-        slurm.get("account"),
+        config["slurm"]["account"],
         os.environ.get("SBATCH_ACCOUNT"),
         os.environ.get("SLURM_ACCOUNT"),
     ):
@@ -143,16 +141,16 @@ def slurm_account():
 
 def gpu_gres(rule_name):
     """GRES request of a rule: <name>[:<type>]:<gpus>, or "" (no GPUs, or GRES off)."""
-    slurm = config.get("slurm", {})
-    n, name = res(rule_name, "gpus"), slurm.get("gpu_gres", "gpu")
+    slurm = config["slurm"]
+    n, name = res(rule_name, "gpus"), slurm["gpu_gres"]
     if not n or not name:
         return ""
-    kind = slurm.get("gpu_type", "")
+    kind = slurm["gpu_type"]
     return f"{name}:{kind}:{n}" if kind else f"{name}:{n}"
 
 
 def rule_resources(rule_name):
-    """Cluster resources of a rule, all taken from config (never from the rule itself).
+    """Cluster resources of a rule, all taken from config (never from its own directives).
     The SLURM executor plugin turns them into sbatch flags (-p, -t, --mem,
     --cpus-per-task, --gres, -A); none goes through slurm_extra, which the plugin
     refuses for the flags it manages."""
@@ -190,7 +188,19 @@ def vlm_model_input(wc):
 
 
 def vlm_prompt(wc):
-    return setup_cfg(wc).get("prompt", "What are the animals doing in this video?")
+    return setup_cfg(wc)["prompt"]
+
+
+# What each VLM step gets as one dict: the model and how to load
+# it, plus the keys of its own task only, so that a changed description prompt reruns
+# descriptions, never embeddings or ICL.
+VLM_LOAD_KEYS = ("revision", "dtype", "attn", "batch_size")
+
+
+def vlm_settings(*task_keys, **extra):
+    vlm = config["vlm"]
+    keys = (*VLM_LOAD_KEYS, *task_keys)
+    return {"model": vlm_model(), **{k: vlm[k] for k in keys}, **extra}
 
 
 # ---------------------------------------------------------------- targets
@@ -202,7 +212,7 @@ def get_final_output():
             out.append(f"results/behavior/{mode}/{k}.csv")
             out.append(f"results/behavior/{mode}/{k}.events.csv")
             out.append(f"results/behavior/{mode}/{k}.nwb")
-        if has_video(k) and config["vlm"].get("describe", True):
+        if has_video(k) and config["vlm"]["describe"]:
             out.append(f"results/descriptions/{k}.jsonl")
     if any(eval_sessions(s, "pose") for s in SETUPS):
         out.append("results/metrics/comparison.tsv")
@@ -251,9 +261,7 @@ def primary_behavior(keys):
 
 
 def discover_keys():
-    return (
-        sessions(video=True) if config.get("discover", {}).get("enabled", True) else []
-    )
+    return sessions(video=True) if config["discover"]["enabled"] else []
 
 
 def report_inputs(wc):

@@ -17,8 +17,9 @@ rule pose_preprocess:
         fmt=lambda wc: row(wc)["pose_format"],
         setup=setup_pose_cfg,
         pose_cfg=config["pose"],
-        features_cfg=config.get("features", {}),
+        features_cfg=config["features"],
         frames=frame_range,
+        fps_tolerance=config["clips"]["fps_tolerance"],
     script:
         "../scripts/pose_preprocess.py"
 
@@ -43,7 +44,6 @@ rule labels:
         rule=lambda wc: row(wc)["annotations"],
         behaviors=lambda wc: setup_cfg(wc)["behaviors"],
         setup=setup_pose_cfg,
-        kinematic=config.get("kinematic_labels", {}),
-        frames=frame_range,
+        kinematic=config["kinematic_labels"],
     script:
         "../scripts/labels.py"

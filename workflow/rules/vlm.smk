@@ -29,14 +29,7 @@ rule vlm_embed:
     resources:
         **rule_resources("vlm_embed"),
     params:
-        model=vlm_model(),
-        revision=config["vlm"].get("revision", ""),
-        prompt=vlm_prompt,
-        pooling=config["vlm"]["pooling"],
-        layer=config["vlm"]["layer"],
-        batch_size=config["vlm"]["batch_size"],
-        dtype=config["vlm"].get("dtype", "auto"),
-        attn=config["vlm"].get("attn", "sdpa"),
+        vlm=lambda wc: vlm_settings("pooling", "layer", prompt=vlm_prompt(wc)),
     script:
         "../scripts/vlm_embed.py"
 
@@ -59,15 +52,7 @@ rule vlm_describe:
     resources:
         **rule_resources("vlm_describe"),
     params:
-        model=vlm_model(),
-        revision=config["vlm"].get("revision", ""),
-        prompt=config["vlm"].get(
-            "describe_prompt", "Describe what the animals are doing in this video."
-        ),
-        max_new_tokens=config["vlm"].get("max_new_tokens", 32),
-        batch_size=config["vlm"]["batch_size"],
-        dtype=config["vlm"].get("dtype", "auto"),
-        attn=config["vlm"].get("attn", "sdpa"),
+        vlm=vlm_settings("describe_prompt", "max_new_tokens"),
     script:
         "../scripts/vlm_describe.py"
 
@@ -93,8 +78,8 @@ rule icl_exemplars:
         **rule_resources("icl_exemplars"),
     params:
         behaviors=lambda wc: config["setups"][wc.setup]["behaviors"],
-        per_class=config["vlm"].get("icl_exemplars_per_class", 1),
-        seed=config["classifier"].get("seed", 0),
+        per_class=config["vlm"]["icl_exemplars_per_class"],
+        seed=config["classifier"]["seed"],
     script:
         "../scripts/icl_exemplars.py"
 
@@ -118,12 +103,8 @@ rule vlm_icl:
     resources:
         **rule_resources("vlm_icl"),
     params:
-        model=vlm_model(),
-        revision=config["vlm"].get("revision", ""),
+        vlm=vlm_settings(),
         behaviors=lambda wc: setup_cfg(wc)["behaviors"],
-        definitions=lambda wc: setup_cfg(wc).get("definitions", {}),
-        batch_size=config["vlm"]["batch_size"],
-        dtype=config["vlm"].get("dtype", "auto"),
-        attn=config["vlm"].get("attn", "sdpa"),
+        definitions=lambda wc: setup_cfg(wc)["definitions"],
     script:
         "../scripts/vlm_icl.py"

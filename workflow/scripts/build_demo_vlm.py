@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule build_demo_vlm: all logic is in ethoflow.steps.build_demo_vlm."""
+"""Rule build_demo_vlm: calls ethoflow.steps.vlm.build_demo_vlm."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule classify: all logic is in ethoflow.steps.classify."""
+"""Rule classify: calls ethoflow.steps.classify.classify."""
 
 import sys
 

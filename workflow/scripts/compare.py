@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule compare: all logic is in ethoflow.steps.compare."""
+"""Rule compare: calls ethoflow.steps.cohort.compare."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule cut_clips: all logic is in ethoflow.steps.cut_clips."""
+"""Rule cut_clips: calls ethoflow.steps.clips.cut_clips."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule discover: all logic is in ethoflow.steps.discover."""
+"""Rule discover: calls ethoflow.steps.cohort.discover."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule evaluate: all logic is in ethoflow.steps.evaluate."""
+"""Rule evaluate: calls ethoflow.steps.classify.evaluate."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule evaluate_stage1: all logic is in ethoflow.steps.evaluate_stage1."""
+"""Rule evaluate_stage1: calls ethoflow.steps.localize.evaluate_stage1."""
 
 import sys
 

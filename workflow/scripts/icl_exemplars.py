@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule icl_exemplars: all logic is in ethoflow.steps.icl_exemplars."""
+"""Rule icl_exemplars: calls ethoflow.steps.vlm.icl_exemplars."""
 
 import sys
 

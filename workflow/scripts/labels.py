@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule labels: all logic is in ethoflow.steps.labels."""
+"""Rule labels: calls ethoflow.steps.pose.labels."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule localize: all logic is in ethoflow.steps.localize."""
+"""Rule localize: calls ethoflow.steps.localize.localize."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule pose_preprocess: all logic is in ethoflow.steps.pose_preprocess."""
+"""Rule pose_preprocess: calls ethoflow.steps.pose.pose_preprocess."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule report: all logic is in ethoflow.steps.report."""
+"""Rule report: calls ethoflow.steps.cohort.report."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule summarize: all logic is in ethoflow.steps.summarize."""
+"""Rule summarize: calls ethoflow.steps.cohort.summarize."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule train_classifier (logic: ethoflow.steps)."""
+"""Rule train_classifier: calls ethoflow.steps.classify.train_classifier."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule train_localizer: all logic is in ethoflow.steps.train_localizer."""
+"""Rule train_localizer: calls ethoflow.steps.localize.train_localizer."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule vlm_describe: all logic is in ethoflow.steps.vlm_describe."""
+"""Rule vlm_describe: calls ethoflow.steps.vlm.vlm_describe."""
 
 import sys
 

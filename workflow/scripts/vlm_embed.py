@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule vlm_embed: all logic is in ethoflow.steps.vlm_embed."""
+"""Rule vlm_embed: calls ethoflow.steps.vlm.vlm_embed."""
 
 import sys
 

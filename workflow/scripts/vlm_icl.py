@@ -1,4 +1,4 @@
-"""Snakemake entry point of rule vlm_icl: all logic is in ethoflow.steps.vlm_icl."""
+"""Rule vlm_icl: calls ethoflow.steps.vlm.vlm_icl."""
 
 import sys
 

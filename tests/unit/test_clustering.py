@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
-from ethoflow.discover import (
+from ethoflow.clustering import (
     cluster_embeddings,
     cluster_usage,
     compare_groups,

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import KNeighborsClassifier
 
-from ethoflow.classify import (
+from ethoflow.classifiers import (
     clip_labels,
     clip_pose_features,
     clips_to_frames,
@@ -12,8 +12,8 @@ from ethoflow.classify import (
     icl_probs,
     predict_clips,
     train_classifier,
-    write_behavior_csv,
 )
+from ethoflow.results import write_behavior
 
 
 def _windows(pairs):
@@ -95,7 +95,7 @@ def test_behavior_csv_and_events(tmp_path):
     probs[[0, 1, 5], 0] = 1
     probs[[2, 3], 1] = 1
     probs[4, 2] = 1
-    write_behavior_csv(tmp_path / "b.csv", probs, 2.0, ["groom", "rear"])
+    write_behavior(tmp_path / "b.csv", probs, 2.0, ["groom", "rear"])
     df = pd.read_csv(tmp_path / "b.csv")
     assert list(df.columns) == ["frame", "time_s", "label", "p_other", "p_groom", "p_rear"]
     assert df.label.tolist() == ["other", "other", "groom", "groom", "rear", "other"]

@@ -8,11 +8,9 @@ import re
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import HDBSCAN
-from sklearn.decomposition import PCA
-from sklearn.preprocessing import StandardScaler
 
 from .atomic import atomic_path
+from .config import defaults
 
 STOP = set(
     "a an the and or of in on at to is are was were be been being it its this that these "
@@ -20,11 +18,21 @@ STOP = set(
     "video mouse mice animal animals doing does do what which who".split()
 )
 
+DEFAULTS = defaults("discover")  # the config schema's `discover` defaults
+
 
 def cluster_embeddings(
-    embeddings: np.ndarray, seed: int = 0, n_components: int = 8, min_cluster_size: int = 5
+    embeddings: np.ndarray,
+    seed: int = DEFAULTS["seed"],
+    n_components: int = DEFAULTS["n_components"],
+    min_cluster_size: int = DEFAULTS["min_cluster_size"],
 ) -> np.ndarray:
     """Standardise -> PCA -> HDBSCAN. Deterministic for fixed inputs; noise is -1."""
+    # lazy: sklearn costs ~1.5 s of start-up to the cohort jobs that do not cluster
+    from sklearn.cluster import HDBSCAN
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
     x = np.asarray(embeddings, np.float64)
     n = len(x)
     if n < max(2, min_cluster_size):
@@ -63,7 +71,9 @@ def name_clusters(cluster_labels: np.ndarray, descriptions: list[str], top_k: in
 
 
 def flag_novel(
-    cluster_labels: np.ndarray, clip_labels: np.ndarray, max_labelled_fraction: float = 0.2
+    cluster_labels: np.ndarray,
+    clip_labels: np.ndarray,
+    max_labelled_fraction: float = DEFAULTS["max_labelled_fraction"],
 ) -> pd.DataFrame:
     """Clusters whose clips carry few behavior labels (other than ``other``) or none.
 
@@ -161,3 +171,64 @@ def plot_usage(usage: pd.DataFrame, names: dict, path: str | os.PathLike) -> Non
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+CLIP_COLUMNS = ["subject", "session", "setup", "group", "clip", "start_frame", "end_frame"]
+
+
+def discover(sessions: list[dict], cfg: dict) -> dict[str, pd.DataFrame]:
+    """Cluster all clips of a cohort together, name the clusters, flag candidate new ones.
+
+    Each session is a dict: ``subject, session, setup, group`` (the sheet row),
+    ``embeddings [N, D]``, ``start_frame``/``end_frame`` (video frames, as stored),
+    ``descriptions`` (list of text, may be shorter than N) and ``clip_labels [N]``
+    (``-2`` where the session has no labels). Returns the tables ``clusters``,
+    ``candidates``, ``usage`` and ``group_tests`` and the cluster ``names``.
+
+    Clusters are cohort-wide: embeddings are not standardised per session, which would erase
+    real differences between sessions and groups (setups with different prompts tend to
+    fall into different clusters, which the report shows).
+    """
+    recs, emb, y_clip = [], [], []
+    for s in sessions:
+        x = np.asarray(s["embeddings"])
+        texts = list(s["descriptions"])
+        for i in range(len(x)):
+            recs.append(
+                {
+                    **{c: s[c] for c in CLIP_COLUMNS[:4]},
+                    "clip": i,
+                    "start_frame": int(s["start_frame"][i]),
+                    "end_frame": int(s["end_frame"][i]),
+                    "description": texts[i] if i < len(texts) else "",
+                }
+            )
+        emb.append(x)
+        y_clip.append(np.asarray(s["clip_labels"]))
+    x = np.concatenate(emb) if emb else np.zeros((0, 1))
+    df = pd.DataFrame(recs, columns=[*CLIP_COLUMNS, "description"])
+    cl = cluster_embeddings(
+        x,
+        seed=int(cfg["seed"]),
+        n_components=int(cfg["n_components"]),
+        min_cluster_size=int(cfg["min_cluster_size"]),
+    )
+    df["cluster"] = cl
+    names = name_clusters(cl, df["description"].tolist() if len(df) else [])
+    df["cluster_name"] = [names.get(c, "noise") for c in cl]
+    y_all = np.concatenate(y_clip) if y_clip else np.zeros(0, int)
+    df["clip_label"] = y_all
+    cand = flag_novel(cl, y_all, float(cfg["max_labelled_fraction"]))
+    cand["name"] = cand["cluster"].map(names)
+    if (df["cluster"] >= 0).any():
+        use = cluster_usage(df[df.cluster >= 0])
+    else:
+        use = pd.DataFrame(columns=["subject", "session", "group", "cluster", "n", "fraction"])
+    stats = compare_groups(use) if len(use) else pd.DataFrame(columns=["cluster"])
+    return {
+        "clusters": df,
+        "candidates": cand,
+        "usage": use,
+        "group_tests": stats,
+        "names": names,
+    }

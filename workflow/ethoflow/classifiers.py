@@ -17,20 +17,13 @@ every clip are ``other``.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
-from sklearn.decomposition import PCA
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.linear_model import LogisticRegression
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from .atomic import atomic_path
+from .config import defaults
 
 MODES = ("pose", "linear", "pose+vlm", "knn", "icl")
+DEFAULTS = defaults("classifier")  # the config schema's `classifier` defaults
 
 
 def clip_labels(labels: np.ndarray, windows: pd.DataFrame, min_fraction: float = 0.5) -> np.ndarray:
@@ -62,6 +55,9 @@ class FusionFeatures:
         self.emb_dim = emb_dim
 
     def fit(self, emb: np.ndarray, pose: np.ndarray) -> FusionFeatures:
+        from sklearn.decomposition import PCA
+        from sklearn.preprocessing import StandardScaler
+
         self.es = StandardScaler().fit(emb)
         k = max(1, min(self.emb_dim, emb.shape[0] - 1, emb.shape[1]))
         self.pca = PCA(n_components=k, random_state=0).fit(self.es.transform(emb))
@@ -86,6 +82,12 @@ def _few_shot(x: np.ndarray, y: np.ndarray, shots: int, seed: int) -> np.ndarray
 
 def knn_pipeline(n_samples: int, n_classes_seen: int, dim: int, k: int):
     """standardise -> PCA (<= dim) -> LDA (<= classes-1) -> cosine KNN."""
+    from sklearn.decomposition import PCA
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     steps = [StandardScaler(), PCA(n_components=max(1, min(dim, n_samples - 1)), random_state=0)]
     if n_classes_seen > 2:
         steps.append(LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto"))
@@ -101,8 +103,15 @@ def train_classifier(
     mode: str, xs: list[dict], ys: list[np.ndarray], n_classes: int, cfg: dict, seed: int = 0
 ) -> dict:
     """Fit a clip classifier. ``xs``: per session ``{"embeddings": [N,D], "pose": [N,P]}``."""
+    # sklearn is imported here, not at module top: the jobs that only need clip_labels or
+    # frames_to_events (vlm, export) would pay ~1.5 s of start-up for it
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if mode not in ("linear", "pose+vlm", "knn"):
         raise ValueError(f"mode {mode!r} needs no training or is unknown")
+    cfg = {**DEFAULTS, **cfg}
     y = np.concatenate(ys) if ys else np.zeros(0, int)
     keep = y >= 0
     y = y[keep]
@@ -120,15 +129,15 @@ def train_classifier(
         model.fit(emb, y)
     elif mode == "pose+vlm":
         pose = _stack(xs, "pose")[keep].astype(np.float64)
-        fusion = FusionFeatures(int(cfg.get("fusion_emb_dim", 32))).fit(emb, pose)
+        fusion = FusionFeatures(int(cfg["fusion_emb_dim"])).fit(emb, pose)
         lr = LogisticRegression(max_iter=3000, class_weight="balanced", C=0.5)
         lr.fit(fusion.transform(emb, pose), y)
         model = (fusion, lr)
     else:
-        idx = _few_shot(emb, y, int(cfg.get("knn_shots", 8)), seed)
+        idx = _few_shot(emb, y, int(cfg["knn_shots"]), seed)
         fitted["shots"] = idx.size
         model = knn_pipeline(
-            idx.size, len(np.unique(y[idx])), int(cfg.get("knn_dim", 16)), int(cfg.get("knn_k", 3))
+            idx.size, len(np.unique(y[idx])), int(cfg["knn_dim"]), int(cfg["knn_k"])
         )
         model.fit(emb[idx], y[idx])
     fitted["model"] = model
@@ -199,19 +208,6 @@ def clips_to_frames(
     return smooth_probs(out, smoothing_frames)
 
 
-def write_behavior_csv(
-    path: str | os.PathLike, probs: np.ndarray, fps: float, behaviors: list[str]
-) -> None:
-    vocab = ["other", *behaviors]
-    n = len(probs)
-    df = pd.DataFrame({"frame": np.arange(n), "time_s": np.arange(n) / fps})
-    df["label"] = np.asarray(vocab)[np.asarray(probs).argmax(1)] if n else []
-    for i, b in enumerate(vocab):
-        df[f"p_{b}"] = np.asarray(probs)[:, i] if n else []
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.4f")
-
-
 def frames_to_events(labels: np.ndarray, fps: float, behaviors: list[str]) -> pd.DataFrame:
     """Bouts of each behavior (``other`` excluded): ``behavior, start_s, stop_s``."""
     y = np.asarray(labels)
@@ -224,3 +220,13 @@ def frames_to_events(labels: np.ndarray, fps: float, behaviors: list[str]) -> pd
             if y[s] > 0:
                 rows.append((behaviors[y[s] - 1], s / fps, e / fps))
     return pd.DataFrame(rows, columns=["behavior", "start_s", "stop_s"])
+
+
+def clip_inputs(
+    mode: str, embeddings: np.ndarray, features: np.ndarray, windows: pd.DataFrame
+) -> dict:
+    """The inputs of a stage-2 classifier for one session's clips: the VLM embeddings, and
+    for ``pose+vlm`` the pose features pooled over each clip window."""
+    if mode == "pose+vlm":
+        return {"embeddings": embeddings, "pose": clip_pose_features(features, windows)}
+    return {"embeddings": embeddings}

@@ -21,16 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .config import defaults
 from .errors import InputError
 
 RULE_BEHAVIORS = ("contact", "locomotion", "immobile")
-DEFAULTS = {
-    "smooth_s": 0.5,
-    "immobile_speed": 0.5,
-    "locomotion_speed": 1.0,
-    "min_bout_s": 0.5,
-    "contact_distance": 0.2,
-}
+DEFAULTS = defaults("kinematic_labels")  # the config schema's `kinematic_labels` defaults
 
 
 def _fill_nan(x: np.ndarray) -> np.ndarray:

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from ethoflow import steps
-from ethoflow.annotations import read_labels
 from ethoflow.errors import InputError
+from ethoflow.results import read_labels
+from ethoflow.steps import pose as steps
 
 REPO = Path(__file__).resolve().parents[2]
 CFG = yaml.safe_load((REPO / "config/config.yaml").read_text())
@@ -29,6 +29,7 @@ def preprocess(tmp_path, setup, pose, video="", fmt="auto", frames=None, **pose_
         pose_cfg={**CFG["pose"], **pose_cfg},
         features_cfg=CFG["features"],
         frames=frames or {"start": 0, "end": None},
+        fps_tolerance=CFG["clips"]["fps_tolerance"],
     )
     return out
 
@@ -76,7 +77,6 @@ def test_real_freezing_labels_are_cropped_like_the_pose(tmp_path):
         behaviors=["freezing"],
         setup=CFG["setups"]["fearcond"],
         kinematic=CFG["kinematic_labels"],
-        frames={"start": 3000, "end": None},
     )
     y = read_labels(labels, ["freezing"])
     truth = pd.read_csv(ann)["behavior"].to_numpy()[3000:] == "freezing"
@@ -99,7 +99,6 @@ def test_rule_based_labels_for_the_open_field(tmp_path):
         behaviors=["locomotion", "immobile"],
         setup=CFG["setups"]["openfield"],
         kinematic=CFG["kinematic_labels"],
-        frames={"start": 0, "end": None},
     )
     y = read_labels(labels, ["locomotion", "immobile"])
     assert len(y) == 2330

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from ethoflow.demo_labels import body_length, kinematic_labels
 from ethoflow.errors import InputError
+from ethoflow.kinematic import body_length, kinematic_labels
 
 NAMES = ["nose", "tail"]
 

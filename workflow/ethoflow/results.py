@@ -1,0 +1,399 @@
+"""The workflow's results files: one reader and one writer for each, used everywhere.
+
+``FILES`` lists every file of the contract in ``workflow/README.md`` (a test keeps the two
+equal). Writers are atomic (``atomic.atomic_path``): a failed job leaves no partial file.
+Frames of the stage-1, proposal, behavior and label files are session frames (0 = the
+first frame of the sheet row's range); clips and embeddings keep video frames, and
+:func:`read_clip_windows` maps them back onto the session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_path
+from .errors import InputError
+from .vocab import classes
+
+PathLike = str | os.PathLike
+
+FILES = {
+    "results/pose/{subject}/{session}.h5": ("pose_preprocess", "write_pose", "read_pose"),
+    "results/qc/{subject}/{session}.tsv": ("pose_preprocess", "write_table", "read_table"),
+    "results/labels/{subject}/{session}.csv": ("labels", "write_labels", "read_labels"),
+    "results/stage1/{subject}/{session}.h5": ("localize", "write_stage1", "read_stage1"),
+    "results/proposals/{subject}/{session}.tsv": (
+        "localize",
+        "write_proposals",
+        "read_proposals",
+    ),
+    "results/clips/{subject}/{session}.h5": ("cut_clips", "write_clips", "read_clips"),
+    "results/embeddings/{subject}/{session}.h5": (
+        "vlm_embed",
+        "write_embeddings",
+        "read_embeddings",
+    ),
+    "results/descriptions/{subject}/{session}.jsonl": (
+        "vlm_describe",
+        "write_descriptions",
+        "read_descriptions",
+    ),
+    "results/models/{setup}/icl_exemplars.h5": (
+        "icl_exemplars",
+        "write_icl_exemplars",
+        "read_icl_exemplars",
+    ),
+    "results/icl/{subject}/{session}.h5": ("vlm_icl", "write_icl_scores", "read_icl_scores"),
+    "results/behavior/{mode}/{subject}/{session}.csv": (
+        "classify",
+        "write_behavior",
+        "read_behavior",
+    ),
+    "results/behavior/{mode}/{subject}/{session}.events.csv": (
+        "classify",
+        "write_events",
+        "read_events",
+    ),
+    "results/metrics/{setup}/{mode}.tsv": ("evaluate", "write_table", "read_table"),
+    "results/metrics/{setup}/stage1.tsv": ("evaluate_stage1", "write_table", "read_table"),
+    "results/metrics/comparison.tsv": ("compare", "write_table", "read_table"),
+    "results/summary/time_budget.tsv": ("summarize", "write_table", "read_table"),
+}
+"""path pattern -> (writing rule, writer, reader) of this module."""
+
+
+def _scalar(v):
+    return v.item() if isinstance(v, np.generic) or getattr(v, "size", 0) == 1 else v
+
+
+def _text(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+# ---------------------------------------------------------------- tables
+def write_table(df: pd.DataFrame, path: PathLike) -> None:
+    """A tab-separated table (metrics, QC, summaries)."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+
+
+def read_table(path: PathLike) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t")
+
+
+# ---------------------------------------------------------------- canonical pose
+def write_pose(
+    path: PathLike,
+    pose,
+    features: np.ndarray,
+    feature_names: list[str],
+    extra_attrs: dict | None = None,
+) -> None:
+    """The canonical pose h5: keypoints, confidence, features and their attrs."""
+    features = np.asarray(features, dtype=np.float32)
+    if features.ndim != 2 or features.shape[0] != pose.n_frames:
+        raise ValueError(f"features {features.shape} do not match {pose.n_frames} frames")
+    if len(feature_names) != features.shape[1]:
+        raise ValueError("feature_names do not match the feature columns")
+    sdt = h5py.string_dtype()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        opts = {"compression": "gzip", "compression_opts": 1}
+        f.create_dataset("keypoints", data=pose.keypoints, **opts)
+        f.create_dataset("confidence", data=pose.confidence, **opts)
+        f.create_dataset("features", data=features, **opts)
+        f.attrs["fps"] = float(pose.fps)
+        f.attrs.create("keypoint_names", np.array(pose.keypoint_names, dtype=object), dtype=sdt)
+        f.attrs.create("animal_ids", np.array(pose.animal_ids, dtype=object), dtype=sdt)
+        f.attrs.create("feature_names", np.array(list(feature_names), dtype=object), dtype=sdt)
+        f.attrs["source_format"] = pose.source_format
+        f.attrs["source_path"] = pose.source_path
+        for key, value in (extra_attrs or {}).items():
+            f.attrs[key] = value
+
+
+def read_pose(path: PathLike):
+    """``(Pose, features [T, F], feature_names)`` of a canonical pose h5."""
+    from .pose_io import Pose
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            kp = f["keypoints"][()]
+            conf = f["confidence"][()]
+            feats = f["features"][()] if "features" in f else np.zeros((len(kp), 0), np.float32)
+            a = f.attrs
+            pose = Pose(
+                keypoints=kp,
+                confidence=conf,
+                fps=float(a["fps"]),
+                keypoint_names=[_text(s) for s in a["keypoint_names"]],
+                animal_ids=[_text(s) for s in a["animal_ids"]],
+                source_format=str(a.get("source_format", "")),
+                source_path=str(a.get("source_path", "")),
+            )
+            names = [_text(s) for s in a["feature_names"]] if "feature_names" in a else []
+    except (OSError, KeyError) as err:
+        raise InputError(path, f"not a readable ethoflow pose h5: {err}") from err
+    return pose, feats, names
+
+
+def read_pose_attrs(path: PathLike) -> dict:
+    """The attrs of a pose h5 (``fps``, ``frame_offset``, ...) and its frame count."""
+    with h5py.File(path, "r") as f:
+        attrs = {k: _scalar(v) for k, v in f.attrs.items()}
+        attrs["n_frames"] = int(f["keypoints"].shape[0])
+    return attrs
+
+
+def read_features(path: PathLike) -> np.ndarray:
+    with h5py.File(path, "r") as f:
+        return f["features"][()]
+
+
+# ---------------------------------------------------------------- labels
+def write_labels(path: PathLike, labels: np.ndarray, behaviors: list[str]) -> None:
+    """``frame,behavior`` per frame, by name (code 0 = the background)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    names = np.array(classes(behaviors), dtype=object)
+    if len(labels) and (labels.min() < 0 or labels.max() > len(behaviors)):
+        raise ValueError(f"label codes outside 0..{len(behaviors)}")
+    df = pd.DataFrame({"frame": np.arange(len(labels)), "behavior": names[labels]})
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def read_labels(path: PathLike, behaviors: list[str]) -> np.ndarray:
+    """Label codes ``int64 [T]`` of a file written by :func:`write_labels`."""
+    from .annotations import read_frame_csv
+
+    return read_frame_csv(path, behaviors)
+
+
+# ---------------------------------------------------------------- stage 1
+def write_stage1(
+    path: PathLike, p_action: np.ndarray, p_class: np.ndarray, fps: float, model: str
+) -> None:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("p_action", data=np.asarray(p_action, np.float32))
+        f.create_dataset("p_class", data=np.asarray(p_class, np.float32))
+        f.attrs["fps"] = float(fps)
+        f.attrs["model"] = str(model)
+
+
+def read_stage1(path: PathLike) -> dict:
+    """``p_action [T]``, ``p_class [T, C+1]`` and ``fps``."""
+    with h5py.File(path, "r") as f:
+        return {
+            "p_action": f["p_action"][()],
+            "p_class": f["p_class"][()],
+            "fps": float(f.attrs["fps"]),
+        }
+
+
+# ---------------------------------------------------------------- proposals
+PROPOSAL_COLUMNS = ["start_frame", "end_frame", "score"]
+
+
+def write_proposals(df: pd.DataFrame, path: PathLike) -> None:
+    with atomic_path(path) as tmp:
+        df[PROPOSAL_COLUMNS].to_csv(tmp, sep="\t", index=False, float_format="%.6f")
+
+
+def read_proposals(path: PathLike) -> pd.DataFrame:
+    df = pd.read_csv(path, sep="\t")
+    missing = [c for c in PROPOSAL_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(path, f"proposals table lacks columns {missing}")
+    if ((df.end_frame - df.start_frame) <= 0).any():
+        raise InputError(path, "a proposal ends before it starts (end_frame is exclusive)")
+    return df
+
+
+# ---------------------------------------------------------------- clips
+def write_clips(
+    path: PathLike,
+    clips,
+    start_frame: np.ndarray,
+    end_frame: np.ndarray,
+    frame_index: np.ndarray,
+    frame_shape: tuple[int, int, int, int],
+    attrs: dict,
+) -> None:
+    """One h5 per session: ``clips`` yields ``[F, H, W, 3]`` uint8 arrays, one per window,
+    written one gzip chunk per clip so no session is ever held in memory whole."""
+    n = len(start_frame)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        ds = f.create_dataset(
+            "frames",
+            shape=(n, *frame_shape),
+            dtype=np.uint8,
+            chunks=(1, *frame_shape) if n else None,
+            compression="gzip" if n else None,
+            compression_opts=1 if n else None,
+        )
+        for i, frames in enumerate(clips):
+            ds[i] = frames
+        f.create_dataset("start_frame", data=np.asarray(start_frame, np.int64))
+        f.create_dataset("end_frame", data=np.asarray(end_frame, np.int64))
+        f.create_dataset("frame_index", data=np.asarray(frame_index, np.int64))
+        f.attrs.update(attrs)
+
+
+def read_clips(path: PathLike, frames: bool = True) -> dict:
+    """``frames [N,F,H,W,3]`` (unless ``frames=False``), windows, frame indices and attrs."""
+    with h5py.File(path, "r") as f:
+        out = {
+            "start_frame": f["start_frame"][()],
+            "end_frame": f["end_frame"][()],
+            "frame_index": f["frame_index"][()],
+            "n_clips": int(f["frames"].shape[0]),
+            **{k: _scalar(f.attrs[k]) for k in f.attrs},
+        }
+        if frames:
+            out["frames"] = f["frames"][()]
+    return out
+
+
+def read_clip_frames(path: PathLike, index: list[int]) -> np.ndarray:
+    """The frames of a few clips of a session, ``[len(index), F, H, W, 3]``."""
+    with h5py.File(path, "r") as f:
+        return np.stack([f["frames"][i] for i in index]) if index else np.zeros((0,), np.uint8)
+
+
+def read_clip_windows(path: PathLike, pose_h5: PathLike) -> pd.DataFrame:
+    """Clip windows of a clips or embeddings h5 in session frames (they store video frames)."""
+    offset = int(read_pose_attrs(pose_h5).get("frame_offset", 0))
+    with h5py.File(path, "r") as f:
+        start = f["start_frame"][()] - offset
+        end = f["end_frame"][()] - offset
+    return pd.DataFrame({"start_frame": start, "end_frame": end})
+
+
+# ---------------------------------------------------------------- embeddings
+def write_embeddings(
+    path: PathLike,
+    embeddings: np.ndarray,
+    start_frame: np.ndarray,
+    end_frame: np.ndarray,
+    attrs: dict,
+) -> None:
+    """float16 ``/embeddings [N, D]`` with the clip windows; ``complete`` marks a whole file."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("embeddings", data=np.asarray(embeddings).astype(np.float16))
+        f.create_dataset("start_frame", data=start_frame)
+        f.create_dataset("end_frame", data=end_frame)
+        f.attrs.update(attrs)
+        f.attrs["complete"] = True
+
+
+def read_embeddings(path: PathLike) -> dict:
+    """``embeddings [N, D]`` float32, the clip windows and attrs."""
+    with h5py.File(path, "r") as f:
+        return {
+            "embeddings": f["embeddings"][()].astype(np.float32),
+            "start_frame": f["start_frame"][()],
+            "end_frame": f["end_frame"][()],
+            **{k: _scalar(f.attrs[k]) for k in f.attrs},
+        }
+
+
+def embeddings_complete(path: PathLike, n_clips: int) -> bool:
+    """An embeddings file written to the end with the expected clip count."""
+    try:
+        with h5py.File(path, "r") as f:
+            return f["embeddings"].shape[0] == n_clips and bool(f.attrs.get("complete"))
+    except (OSError, KeyError):
+        return False
+
+
+# ---------------------------------------------------------------- descriptions
+def write_descriptions(path: PathLike, records: list[dict]) -> None:
+    """One JSON object per clip and line."""
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        for rec in records:
+            f.write(json.dumps(rec) + "\n")
+
+
+def read_descriptions(path: PathLike) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- in-context learning
+def write_icl_exemplars(
+    path: PathLike, frames: np.ndarray, labels: list[str], source: list
+) -> None:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("frames", data=frames)
+        f.create_dataset("label", data=np.array(labels, dtype=h5py.string_dtype()))
+        f.attrs["source"] = json.dumps(source)
+
+
+def read_icl_exemplars(path: PathLike) -> tuple[np.ndarray, list[str]]:
+    """``(frames [E,F,H,W,3], label names)``."""
+    with h5py.File(path, "r") as f:
+        return f["frames"][()], [_text(s) for s in f["label"][()]]
+
+
+def write_icl_scores(path: PathLike, scores: np.ndarray, attrs: dict) -> None:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("scores", data=np.asarray(scores, np.float32))
+        f.attrs.update(attrs)
+
+
+def read_icl_scores(path: PathLike) -> np.ndarray:
+    """Label log-likelihoods ``[N, C+1]`` (column 0 = the background)."""
+    with h5py.File(path, "r") as f:
+        return f["scores"][()]
+
+
+# ---------------------------------------------------------------- behavior
+def write_behavior(path: PathLike, probs: np.ndarray, fps: float, behaviors: list[str]) -> None:
+    """``frame, time_s, label, p_<class>...``: one row per session frame."""
+    vocab = classes(behaviors)
+    probs = np.asarray(probs)
+    n = len(probs)
+    df = pd.DataFrame({"frame": np.arange(n), "time_s": np.arange(n) / fps})
+    df["label"] = np.asarray(vocab)[probs.argmax(1)] if n else []
+    for i, b in enumerate(vocab):
+        df[f"p_{b}"] = probs[:, i] if n else []
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.4f")
+
+
+def read_behavior(path: PathLike, behaviors: list[str]) -> dict:
+    """``labels [T]`` codes, ``probs [T, C+1]`` and ``fps`` of a behavior CSV.
+
+    fps is read from the frame times the one way: frames per second of ``time_s``
+    (1.0 for a session of fewer than two frames).
+    """
+    vocab = classes(behaviors)
+    df = pd.read_csv(path)
+    missing = [c for c in ["label", "time_s", *(f"p_{b}" for b in vocab)] if c not in df]
+    if missing:
+        raise InputError(path, f"behavior table lacks columns {missing}")
+    codes = df["label"].map({b: i for i, b in enumerate(vocab)})
+    if codes.isna().any():
+        raise InputError(path, f"labels outside the setup's vocabulary {vocab}")
+    t = df["time_s"].to_numpy(float)
+    fps = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 1.0
+    return {
+        "labels": codes.to_numpy(np.int64),
+        "probs": df[[f"p_{b}" for b in vocab]].to_numpy(),
+        "fps": float(fps),
+    }
+
+
+def write_events(df: pd.DataFrame, path: PathLike) -> None:
+    """Bouts ``behavior, start_s, stop_s``."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.4f")
+
+
+def read_events(path: PathLike) -> pd.DataFrame:
+    return pd.read_csv(path)

@@ -1,0 +1,174 @@
+"""Steps of ``rules/cohort.smk``: comparison table, time budgets, discovery, the report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import results
+from ..classifiers import clip_labels
+from ..clustering import discover as discover_clusters
+from ..clustering import plot_usage
+from ..metrics import cohort_comparison
+from ..report_html import build_report, example_clips
+from ..summary import cohort_summary, plot_group_comparison
+from ..vocab import classes
+
+log = logging.getLogger("ethoflow")
+
+
+def _rows(sheet: list[dict]) -> dict[str, dict]:
+    return {f"{r['subject']}/{r['session']}": r for r in sheet}
+
+
+def compare(metrics: list[str], stage1: list[str], table: str, pairs: list) -> None:
+    """One row per setup x mode: the seed experiment's comparison table."""
+    mode_tables = {
+        tuple(pair): results.read_table(path) for pair, path in zip(pairs, metrics, strict=True)
+    }
+    stage1_tables = {Path(p).parent.name: results.read_table(p) for p in stage1}
+    results.write_table(cohort_comparison(mode_tables, stage1_tables), table)
+
+
+def summarize(
+    behavior: list[str],
+    table: str,
+    plot: str,
+    session_keys: list[str],
+    sheet: list[dict],
+    behaviors: dict,
+) -> None:
+    """Time budget, bouts and latency per subject x session x behavior."""
+    rows = _rows(sheet)
+    sessions = []
+    for k, path in zip(session_keys, behavior, strict=True):
+        r = rows[k]
+        vocab = behaviors[r["setup"]]
+        b = results.read_behavior(path, vocab)
+        sessions.append({**r, "labels": b["labels"], "fps": b["fps"], "behaviors": vocab})
+    out = cohort_summary(sessions)
+    results.write_table(out, table)
+    plot_group_comparison(out, plot)
+
+
+def discover(
+    embeddings: list[str],
+    descriptions: list[str],
+    pose: list[str],
+    labels: list[str],
+    clusters: str,
+    usage: str,
+    novel: str,
+    stats: str,
+    plot: str,
+    session_keys: list[str],
+    sheet: list[dict],
+    labelled: list[bool],
+    behaviors: dict,
+    cfg: dict,
+) -> None:
+    """Cluster all clips of the cohort, name clusters, flag candidate new behaviors."""
+    rows = _rows(sheet)
+    label_iter = iter(labels)
+    sessions = []
+    items = zip(session_keys, embeddings, descriptions, pose, labelled, strict=True)
+    for k, e, d, pose_h5, has in items:
+        r = rows[k]
+        emb = results.read_embeddings(e)
+        n = len(emb["embeddings"])
+        if has:
+            y = results.read_labels(next(label_iter), behaviors[r["setup"]])
+            clip_y = clip_labels(y, results.read_clip_windows(e, pose_h5))
+        else:
+            clip_y = np.full(n, -2)
+        sessions.append(
+            {
+                **r,
+                "embeddings": emb["embeddings"],
+                "start_frame": emb["start_frame"],
+                "end_frame": emb["end_frame"],
+                "descriptions": [t["text"] for t in results.read_descriptions(d)],
+                "clip_labels": clip_y,
+            }
+        )
+    out = discover_clusters(sessions, cfg)
+    results.write_table(out["clusters"], clusters)
+    results.write_table(out["candidates"], novel)
+    results.write_table(out["usage"], usage)
+    results.write_table(out["group_tests"], stats)
+    plot_usage(out["usage"], out["names"], plot)
+    cand = out["candidates"]
+    log.info(
+        "%d clips, %d clusters, %d candidates",
+        len(out["clusters"]),
+        len(out["names"]),
+        int(cand["candidate_new_behavior"].sum()) if len(cand) else 0,
+    )
+
+
+def report(
+    behavior: list[str],
+    qc: list[str],
+    summary: str,
+    group_plot: str,
+    html: str,
+    session_keys: list[str],
+    sheet: list[dict],
+    behaviors: dict,
+    demo_model: bool,
+    model: str,
+    comparison: str | None = None,
+    metrics: list[str] | None = None,
+    confusion: list[str] | None = None,
+    clusters: str | None = None,
+    novel: str | None = None,
+    usage_plot: str | None = None,
+    clips: list[str] | None = None,
+    pose: list[str] | None = None,
+) -> None:
+    """The self-contained HTML report of the cohort."""
+    rows = _rows(sheet)
+    by_key = dict(zip(session_keys, behavior, strict=True))
+    ethograms = {}
+    for setup in dict.fromkeys(r["setup"] for r in rows.values()):
+        tracks, fps = {}, 1.0
+        for k in (k for k in session_keys if rows[k]["setup"] == setup):
+            b = results.read_behavior(by_key[k], behaviors[setup])
+            tracks[k], fps = b["labels"].astype(float), b["fps"]
+        ethograms[setup] = (tracks, fps, behaviors[setup])
+    examples = None
+    if clips:
+        examples = []
+        video_keys = [k for k in session_keys if rows[k]["video"]]
+        for k, c, pose_h5 in zip(video_keys, clips, pose, strict=True):
+            vocab = classes(behaviors[rows[k]["setup"]])
+            names = np.asarray(vocab)[results.read_behavior(by_key[k], vocab[1:])["labels"]]
+            found = example_clips(
+                names,
+                results.read_clip_windows(c, pose_h5),
+                vocab[1:],
+                lambda i, c=c: results.read_clip_frames(c, [i])[0],
+            )
+            examples += [(k, b, i, thumbs) for b, i, thumbs in found]
+    build_report(
+        html,
+        sheet=pd.DataFrame(sheet),
+        ethograms=ethograms,
+        qc={k: results.read_table(p) for k, p in zip(session_keys, qc, strict=True)},
+        budget=results.read_table(summary),
+        group_plot=Path(group_plot).read_bytes(),
+        demo_model=demo_model,
+        model=model,
+        comparison=results.read_table(comparison) if comparison else None,
+        metrics=[
+            (f"{Path(m).parent.name} / {Path(m).stem}", results.read_table(m), Path(c).read_bytes())
+            for m, c in zip(metrics or [], confusion or [], strict=True)
+        ],
+        examples=examples,
+        clusters=results.read_table(clusters) if clusters else None,
+        candidates=results.read_table(novel) if novel else None,
+        usage_plot=Path(usage_plot).read_bytes() if usage_plot else None,
+    )

@@ -1,0 +1,102 @@
+"""Steps of ``rules/pose.smk``: ingest (pose_preprocess) and per-frame labels."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from .. import results
+from ..annotations import load_annotations
+from ..errors import InputError
+from ..features import compute_features
+from ..kinematic import kinematic_labels
+from ..pose_io import check_length, load_pose
+from ..repair import repair_pose
+from ..sheet import RULE_PREFIX
+from ..video import video_info
+
+log = logging.getLogger("ethoflow")
+
+
+def optional(path) -> str | None:
+    """An optional single input: '' or [] mean absent."""
+    if isinstance(path, list | tuple):
+        return path[0] if path else None
+    return path or None
+
+
+def pose_preprocess(
+    pose: str,
+    video,
+    pose_h5: str,
+    qc: str,
+    fmt: str,
+    setup: dict,
+    pose_cfg: dict,
+    features_cfg: dict,
+    frames: dict,
+    fps_tolerance: float,
+) -> None:
+    """Any pose format -> repaired, cropped canonical pose h5 with features, plus a QC table."""
+    video = optional(video)
+    p = load_pose(pose, fmt, fps=setup["fps"], skeleton=setup["skeleton"], animals=setup["animals"])
+    n_source = p.keypoints.shape[0]
+    feat_cfg = {**features_cfg, "head": setup.get("head"), "tail": setup.get("tail")}
+    n_video = None
+    if video:
+        info = video_info(video)
+        n_video = info.n_frames
+        feat_cfg["frame_size"] = [info.width, info.height]
+        check_length(n_source, info.n_frames, pose_cfg["length_tolerance_frames"], pose)
+        if abs(info.fps - p.fps) > fps_tolerance * p.fps:
+            raise InputError(
+                video, f"video runs at {info.fps:.3f} fps but the pose ({pose}) at {p.fps:.3f} fps"
+            )
+    start = int(frames.get("start") or 0)
+    end = frames.get("end")
+    end = n_source if end is None else min(int(end), n_source)
+    if start >= end:
+        raise InputError(pose, f"frame range {start}:{end} is empty (pose has {n_source} frames)")
+    extra = {"frame_offset": start, "n_source_frames": n_source}
+    if n_video is not None:
+        extra["n_video_frames"] = n_video
+    p = dataclasses.replace(p, keypoints=p.keypoints[start:end], confidence=p.confidence[start:end])
+    p, qc_table = repair_pose(p, pose_cfg["min_confidence"], pose_cfg["max_gap_frames"])
+    feats, names = compute_features(p, feat_cfg)
+    results.write_pose(pose_h5, p, feats, names, extra_attrs=extra)
+    results.write_table(qc_table, qc)
+    log.info("%s: %d frames, %d features", pose, end - start, feats.shape[1])
+
+
+def labels(
+    pose_h5: str,
+    annotations,
+    labels: str,
+    rule: str,
+    behaviors: list[str],
+    setup: dict,
+    kinematic: dict,
+) -> None:
+    """Per-frame labels of a session: converted annotations, or the kinematic rule."""
+    pose, _, _ = results.read_pose(pose_h5)
+    attrs = results.read_pose_attrs(pose_h5)
+    n = pose.keypoints.shape[0]
+    annotations = optional(annotations)
+    if annotations is None:
+        if rule != f"{RULE_PREFIX}kinematic":
+            raise InputError(pose_h5, f"unknown label rule {rule!r}")
+        y = kinematic_labels(
+            pose.keypoints,
+            pose.fps,
+            pose.keypoint_names,
+            behaviors,
+            setup.get("head", pose.keypoint_names[0]),
+            setup.get("tail", pose.keypoint_names[-1]),
+            kinematic,
+            source=pose_h5,
+        )
+    else:
+        offset = int(attrs.get("frame_offset", 0))
+        total = int(attrs.get("n_source_frames", offset + n))
+        y = load_annotations(annotations, total, behaviors, pose.fps)[offset : offset + n]
+    results.write_labels(labels, y, behaviors)
