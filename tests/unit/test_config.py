@@ -8,6 +8,7 @@ import yaml
 from snakemake.utils import validate
 
 from ethoflow import config as ethoflow_config
+from ethoflow.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -194,3 +195,79 @@ def test_env_files_take_their_dependencies_from_pyproject(name):
     # under the working directory (the repository root): ../.. from there is the project,
     # whose pyproject.toml is the one list of dependencies
     assert "dependencies" in (ROOT / "pyproject.toml").read_text()
+
+
+def _config_problems(cfg) -> list[str]:
+    with pytest.raises(InputError) as err:
+        ethoflow_config.check_config(cfg, SCHEMA, source="my.yaml")
+    lines = str(err.value).splitlines()
+    assert lines[0] == f"bad config (my.yaml), {len(lines) - 1} problem{'s' * (len(lines) > 2)}:"
+    return [ln.strip() for ln in lines[1:]]
+
+
+def test_check_config_passes_the_shipped_and_minimal_configs():
+    ethoflow_config.check_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+    ethoflow_config.check_config(copy.deepcopy(MINIMAL), SCHEMA)
+
+
+def test_unknown_keys_name_the_nearest_valid_key_all_at_once():
+    cfg = copy.deepcopy(MINIMAL)
+    cfg["localizer"] = {"epoch": 5}
+    cfg["setups"]["s"]["fsp"] = 30
+    cfg["resources"]["vlm_embed"] = {"gpu": 1}
+    cfg["localiser"] = {}
+    cfg["clips"]["size"] = "big"
+    del cfg["proposals"]["clip_seconds"]
+    assert _config_problems(cfg) == [
+        "clips.size: 'big' is not of type 'integer'",
+        "missing required key proposals.clip_seconds",
+        "unknown key localiser (did you mean localizer?)",
+        "unknown key localizer.epoch (did you mean localizer.epochs?)",
+        "unknown key resources.vlm_embed.gpu (did you mean resources.vlm_embed.gpus?)",
+        "unknown key setups.s.fsp (did you mean setups.s.fps?)",
+    ]
+
+
+def test_unknown_key_without_a_near_one_lists_the_valid_keys():
+    cfg = copy.deepcopy(MINIMAL)
+    cfg["slurm"] = {"qos": "normal"}
+    (problem,) = _config_problems(cfg)
+    assert problem == (
+        "unknown key slurm.qos (valid keys of slurm: cpu_partition, gpu_partition, account, "
+        "gpu_gres, gpu_type)"
+    )
+
+
+def test_free_keys_stay_free():
+    cfg = copy.deepcopy(MINIMAL)
+    cfg["setups"]["any_name"] = copy.deepcopy(cfg["setups"]["s"])
+    cfg["setups"]["s"]["definitions"] = {"b": "a behavior"}
+    cfg["resources"]["my_rule"] = {"runtime": 5}
+    ethoflow_config.check_config(cfg)
+
+
+def test_every_fixed_object_of_the_schema_rejects_unknown_keys():
+    schema = _schema()
+    objects = [(p, s) for p, s in [("#", schema), *_walk(schema)] if "properties" in s]
+    assert len(objects) > 10
+    open_ = [p for p, s in objects if s.get("additionalProperties") is not False]
+    # resources: rule names are free keys (each entry is a definitions/resources object)
+    assert open_ == ["#/properties/resources"], open_
+    assert schema["definitions"]["resources"]["additionalProperties"] is False
+    assert schema["properties"]["setups"]["additionalProperties"]["additionalProperties"] is False
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        # the overrides the workflow and SLURM tests give with --configfile
+        'slurm: {gpu_partition: spgpu, gpu_type: a40, account: "lab1"}',
+        "classifier: {modes: [pose, linear, icl], primary: linear}\n"
+        "discover: {enabled: false}\nlocalizer: {epochs: 5}",
+    ],
+)
+def test_test_overrides_pass_the_key_check(override):
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    for section, values in yaml.safe_load(override).items():
+        cfg[section] = {**cfg.get(section, {}), **values}
+    ethoflow_config.check_config(cfg)

@@ -134,3 +134,79 @@ def test_threshold_sweep_trades_recall_for_coverage():
     assert sweep.coverage.is_monotonic_decreasing
     assert sweep.proposal_recall.iloc[0] >= sweep.proposal_recall.iloc[-1]
     assert sweep.proposal_recall.iloc[1] > 0.9
+
+
+def test_folds_leave_one_recording_out_else_the_last_block():
+    from ethoflow.stage1 import folds
+
+    cfg = {"max_folds": 3, "holdout_fraction": 0.25}
+    loro = folds(["a.csv", "a.csv", "b.csv"], [100, 50, 80], cfg)
+    assert loro == [
+        ([(2, 0, 80)], [(0, 0, 100), (1, 0, 50)]),
+        ([(0, 0, 100), (1, 0, 50)], [(2, 0, 80)]),
+    ]
+    assert folds(["a.csv"], [100], cfg) == [([(0, 0, 75)], [(0, 75, 100)])]
+
+
+def _shifted(pose, fps_out, scale, jitter, seed=0):
+    """The recording as another rig records it: other fps, pixel scale, jitter, names."""
+    import dataclasses
+
+    t_in = np.arange(pose.n_frames) / pose.fps
+    t_out = np.arange(int(pose.n_frames * fps_out / pose.fps)) / fps_out
+    flat = pose.keypoints.reshape(pose.n_frames, -1).astype(np.float64)
+    kp = np.stack([np.interp(t_out, t_in, c) for c in flat.T], 1)
+    kp = kp.reshape(-1, *pose.keypoints.shape[1:]) * scale
+    kp += np.random.default_rng(seed).normal(0, jitter, kp.shape)
+    names = [n.lower().replace(" ", "_") for n in pose.keypoint_names]
+    shifted = dataclasses.replace(
+        pose,
+        keypoints=kp.astype(np.float32),
+        confidence=np.ones(kp.shape[:3], np.float32),
+        fps=float(fps_out),
+        keypoint_names=names,
+    )
+    return shifted, np.minimum(np.round(t_out * pose.fps).astype(int), pose.n_frames - 1)
+
+
+def test_chosen_stage1_model_beats_the_kinematic_rule_and_holds_up_on_other_rigs(tmp_path):
+    """Minute 1 -> minute 2 of the real freezing labels, then minute 2 resampled to 30 and
+    25 fps at half the pixel scale with keypoint jitter and renamed keypoints."""
+    import dataclasses
+
+    from ethoflow import speed_rule, stage1
+
+    torch.set_num_threads(1)
+    st = CFG["setups"]["fearcond"]
+    p = pose_io.load_pose(
+        DATA / "demo1_tracking.csv", fps=50, skeleton=st["skeleton"], animals=st["animals"]
+    )
+    p, _ = repair.repair_pose(p, 0.4, 15)
+    y = (pd.read_csv(DATA / "demo1_freezing_labels.csv").behavior == "freezing").to_numpy()
+    y = y.astype(np.int64)
+    x, _ = features.compute_features(p, {"head": "Nose", "tail": "Tailbase"})
+
+    def cut(a, b):
+        return dataclasses.replace(p, keypoints=p.keypoints[a:b], confidence=p.confidence[a:b])
+
+    train, test = cut(0, 3000), cut(3000, 6000)
+    cfg = {"candidates": ["gbt", "cnn"], "epochs": 3, "min_epochs": 1, "patience": 1}
+    log = stage1.train([train], [x[:3000]], [y[:3000]], 2, cfg, tmp_path / "s1.pt")
+    assert set(log["candidates"]) == {"gbt", "cnn"} and log["choice"] in log["candidates"]
+    assert log["validation"] == "last block"
+    model = stage1.load(tmp_path / "s1.pt")
+    _, p_class = stage1.predict(model, x[3000:], test)
+    native = f1(y[3000:] == 1, p_class.argmax(1) == 1)
+    rule = speed_rule.fit(
+        [speed_rule.keypoint_speed(train.keypoints, 50)], [y[:3000]], [50], ["freezing"]
+    )
+    pred = speed_rule.predict(speed_rule.keypoint_speed(test.keypoints, 50), 50, rule, ["freezing"])
+    kinematic = f1(y[3000:] == 1, pred.argmax(1) == 1)
+    print(f"stage 1 ({log['choice']}) F1 {native:.3f}, kinematic rule {kinematic:.3f}")
+    assert native >= 0.85 and native > kinematic
+    for fps_out in (30, 25):
+        shifted, src = _shifted(test, fps_out, 0.5, 0.2)
+        _, pc = stage1.predict(model, np.zeros((shifted.n_frames, 1)), shifted)
+        other = f1(y[3000:][src] == 1, pc.argmax(1) == 1)
+        print(f"  at {fps_out} fps, x0.5 pixels, 0.2 px jitter, renamed keypoints: {other:.3f}")
+        assert other >= native - 0.03

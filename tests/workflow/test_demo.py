@@ -20,7 +20,8 @@ BEHAVIORS = {
     "openfield": ["locomotion", "immobile"],
     "fearcond": ["freezing"],
 }
-MODES = ["pose", "linear", "pose+vlm", "knn", "icl"]
+MODES = ["pose", "kinematic", "linear", "pose+vlm", "knn", "icl"]
+POSE_MODES = ["pose", "kinematic"]  # need no video
 
 
 def keys(df):
@@ -114,7 +115,7 @@ def test_behavior_vectors(demo_run):
     for r in SHEET.itertuples():
         k = f"{r.subject}/{r.session}"
         n = n_pose_frames(demo_run, k)
-        modes = MODES if r.video else ["pose"]
+        modes = MODES if r.video else POSE_MODES
         vocab = ["other", *BEHAVIORS[r.setup]]
         for mode in modes:
             df = pd.read_csv(demo_run / f"results/behavior/{mode}/{k}.csv")
@@ -131,13 +132,17 @@ def test_behavior_vectors(demo_run):
             assert list(ev.columns) == ["behavior", "start_s", "stop_s"]
             assert (ev.stop_s > ev.start_s).all() and set(ev.behavior) <= set(vocab[1:])
             assert (demo_run / f"results/behavior/{mode}/{k}.nwb").stat().st_size > 0
+            # the same bouts in the BORIS aggregated-events table (read as pandas reads it)
+            bo = pd.read_csv(demo_run / f"results/behavior/{mode}/{k}.boris.csv")
+            assert len(bo) == len(ev) and set(bo["Behavior type"]) <= {"STATE"}
+            np.testing.assert_allclose(bo["Start (s)"], ev.start_s, atol=1e-3)
 
 
 def test_metrics_and_summary(demo_run):
     comparison = pd.read_csv(demo_run / "results/metrics/comparison.tsv", sep="\t")
     assert set(comparison.setup) == set(BEHAVIORS)
     for setup in BEHAVIORS:
-        modes = MODES if setup != "fearcond" else ["pose"]
+        modes = MODES if setup != "fearcond" else POSE_MODES
         for mode in modes:
             m = pd.read_csv(demo_run / f"results/metrics/{setup}/{mode}.tsv", sep="\t")
             f1 = m["f1"].dropna()
@@ -146,6 +151,19 @@ def test_metrics_and_summary(demo_run):
     # the real freezing labels: the pose baseline must find freezing on the held-out half
     fc = pd.read_csv(demo_run / "results/metrics/fearcond/pose.tsv", sep="\t")
     assert fc.set_index(fc.columns[0]).loc["freezing", "f1"] > 0.6
+    # the kinematic baseline, tuned on minute 1, on the real labels of minute 2
+    kin = pd.read_csv(demo_run / "results/metrics/fearcond/kinematic.tsv", sep="\t")
+    assert kin.set_index(kin.columns[0]).loc["freezing", "f1"] > 0.8
+    assert "kinematic" in set(comparison[comparison.setup == "fearcond"]["mode"])
+    bouts = pd.read_csv(demo_run / "results/summary/bouts.tsv", sep="\t")
+    assert list(bouts.columns) == [
+        "subject", "session", "setup", "group", "mode", "behavior", "start_s", "stop_s",
+        "duration_s",
+    ]  # fmt: skip
+    n_events = sum(
+        len(pd.read_csv(p)) for p in (demo_run / "results/behavior").rglob("*.events.csv")
+    )
+    assert len(bouts) == n_events and np.allclose(bouts.duration_s, bouts.stop_s - bouts.start_s)
     budget = pd.read_csv(demo_run / "results/summary/time_budget.tsv", sep="\t")
     for _, g in budget.groupby(["subject", "session"]):
         assert 0 <= g["fraction"].sum() <= 1.0 + 1e-6
@@ -167,7 +185,7 @@ def test_bad_sheet_fails_before_any_job(tmp_path):
     proc = snakemake(work, "--dry-run", check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert "row 4 (openfield1/part1)" in out and "missing.mp4" in out
+    assert "line 4 (openfield1/part1), column video" in out and "missing.mp4" in out
     assert not (work / "results").exists()
     sheet.write_text(text.replace("missing.mp4", "m3v1mp4.mp4").replace("dlc_csv", "dlc_xlsx", 1))
     proc = snakemake(work, "--dry-run", check=False)

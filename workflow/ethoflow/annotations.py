@@ -8,9 +8,18 @@ Labels are ``int64 [T]``: 0 = other (background), ``i`` = ``behaviors[i - 1]``. 
 - ``events_csv``: BORIS-like ``behavior,start_s,stop_s`` (also ``start``/``stop`` or BORIS
   ``Behavior,Start (s),Stop (s)``); frames ``round(start_s*fps)`` to ``round(stop_s*fps)``
   (exclusive); later rows overwrite earlier ones where events overlap;
-- ``calms21_json``: per-frame integers mapped through the file's ``vocab``.
+- ``calms21_json``: per-frame integers mapped through the file's ``vocab``;
+- ``boris_tabular`` / ``boris_aggregated``: BORIS event exports (``ethoflow.boris``): START/STOP
+  pairs or bouts, POINT events as one frame. The events of every subject are labelled (a
+  session's labels are per recording, not per animal) unless ``subjects`` names the ones to
+  keep; ``sequence`` names the observation of a file holding several;
+- ``simba_csv``: SimBA ``targets_inserted`` CSVs (``ethoflow.simba``): the trailing 0/1
+  column of each behavior.
 
-Names are matched case-insensitively. ``other``/``none``/``background`` (and empty cells)
+Where behaviors overlap in a frame (BORIS, SimBA, one-hot) the one listed first in
+``behaviors`` wins. ``behavior_map`` (the setup's ``behavior_map``) renames the file's
+behaviors first (``{"Attack": "attack", "Sniffing": "other"}``); names are matched
+case-insensitively. ``other``/``none``/``background`` (and empty cells)
 mean 0; any other name that is not in ``behaviors`` raises InputError naming the file and the
 label. Frames beyond ``n_frames`` are dropped with a warning; frames not annotated are 0.
 """
@@ -32,23 +41,28 @@ log = logging.getLogger("ethoflow")
 BACKGROUND_NAMES = (BACKGROUND, "none", "background", "")
 """Names other tools give the background; all read as code 0."""
 ANN_FORMATS = ("frame_csv", "onehot_csv", "events_csv", "calms21_json")
+ANN_FORMATS += ("boris_tabular", "boris_aggregated", "simba_csv")
 _START = ("start_s", "start", "start (s)", "start_time", "onset")
 _STOP = ("stop_s", "stop", "stop (s)", "end_s", "end", "stop_time", "offset")
 
 
-def _codes(path: Path, names, behaviors: list[str]) -> np.ndarray:
-    """Behavior names -> label codes; unknown names raise InputError."""
+def _codes(path: Path, names, behaviors: list[str], behavior_map: dict | None = None) -> np.ndarray:
+    """Behavior names -> label codes (after ``behavior_map``); unknown names raise InputError."""
     lookup = {b.lower(): i + 1 for i, b in enumerate(behaviors)}
     for b in BACKGROUND_NAMES:
         lookup.setdefault(b, 0)
     labels = pd.Series(names, dtype=object).fillna("").astype(str).str.strip().str.lower()
+    if behavior_map:
+        rename = {str(k).strip().lower(): str(v).strip().lower() for k, v in behavior_map.items()}
+        labels = labels.map(lambda n: rename.get(n, n))
     codes = labels.map(lookup)
     bad = labels[codes.isna()]
     if len(bad):
         raise InputError(
             path,
             f"label {bad.iloc[0]!r} is not in the behavior vocabulary {behaviors} "
-            f"({bad.nunique()} unknown label(s): {sorted(bad.unique())[:5]})",
+            f"({bad.nunique()} unknown label(s): {sorted(bad.unique())[:5]}; map them in the "
+            "setup's behavior_map, to 'other' to ignore them)",
         )
     return codes.to_numpy(np.int64)
 
@@ -108,24 +122,36 @@ def load_annotations(
     fmt: str = "auto",
     *,
     sequence: str | None = None,
+    behavior_map: dict | None = None,
+    subjects: list[str] | None = None,
 ) -> np.ndarray:
     """Per-frame labels ``int64 [n_frames]`` from an annotation file (see module docstring)."""
+    from . import boris, simba
+
     path = Path(path)
     behaviors = list(behaviors)
+    if fmt not in ("auto", *ANN_FORMATS):
+        raise InputError(path, f"unknown annotation format {fmt!r} (known: {ANN_FORMATS})")
     if fmt == "calms21_json" or (fmt == "auto" and path.suffix.lower() == ".json"):
-        return _load_calms21(path, n_frames, behaviors, sequence)
+        return _load_calms21(path, n_frames, behaviors, sequence, behavior_map)
+    if fmt in boris.FORMATS or (fmt == "auto" and boris.sniff(path)):
+        ev = boris.read_events(path, fmt, observation=sequence)
+        return _from_boris(path, ev, n_frames, behaviors, fps, behavior_map, subjects)
     df = _read_csv(path)
+    if fmt == "simba_csv" or (fmt == "auto" and simba.looks_like(df.columns)):
+        known = {b.lower() for b in behaviors}
+        known |= {str(k).strip().lower() for k in behavior_map or {}}
+        frames, targets = simba.read_targets(path, known | set(BACKGROUND_NAMES) - {""})
+        return _from_columns(path, frames, targets, n_frames, behaviors, behavior_map)
     if fmt == "auto":
         fmt = _detect(path, df)
-    if fmt not in ANN_FORMATS:
-        raise InputError(path, f"unknown annotation format {fmt!r} (known: {ANN_FORMATS})")
     cols = list(df.columns)
     frame_col = _find(cols, ("frame", "frame_index", "frames"))
     if fmt == "events_csv":
         beh, start, stop = _find(cols, ("behavior",)), _find(cols, _START), _find(cols, _STOP)
         if not (beh and start and stop):
             raise InputError(path, f"event CSV needs behavior,start_s,stop_s columns, has {cols}")
-        codes = _codes(path, df[beh], behaviors)
+        codes = _codes(path, df[beh], behaviors, behavior_map)
         s = np.round(_int_col(path, df[start], "start") * fps).astype(np.int64)
         e = np.round(_int_col(path, df[stop], "stop") * fps).astype(np.int64)
         if (e < s).any():
@@ -145,21 +171,64 @@ def load_annotations(
         beh = _find(cols, ("behavior", "label"))
         if beh is None:
             raise InputError(path, f"per-frame CSV needs a behavior column, has {cols}")
-        return _place(path, frames, _codes(path, df[beh], behaviors), n_frames)
+        return _place(path, frames, _codes(path, df[beh], behaviors, behavior_map), n_frames)
     names = [c for c in cols if c != frame_col and c.strip().lower() not in ("time", "time_s")]
-    _codes(path, names, behaviors)  # unknown column names raise
-    onehot = np.stack([_int_col(path, df[c], c) for c in names], 1) > 0 if names else None
-    if onehot is None:
+    if not names:
         raise InputError(path, "one-hot CSV has no behavior columns")
-    order = np.argsort([behaviors.index(n) if n in behaviors else 1 << 30 for n in names])
-    known = [names[i] for i in order if names[i] in behaviors]
-    codes = np.zeros(len(df), np.int64)
-    for name in reversed(known):  # the first listed behavior wins
-        codes[onehot[:, names.index(name)]] = behaviors.index(name) + 1
-    return _place(path, frames, codes, n_frames)
+    onehot = pd.DataFrame({c: _int_col(path, df[c], c) > 0 for c in names})
+    return _from_columns(path, frames, onehot, n_frames, behaviors, behavior_map)
 
 
-def _load_calms21(path: Path, n_frames: int, behaviors: list[str], sequence: str | None):
+def _from_columns(
+    path: Path,
+    frames: np.ndarray,
+    onehot: pd.DataFrame,
+    n_frames: int,
+    behaviors: list[str],
+    behavior_map: dict | None,
+) -> np.ndarray:
+    """One bool column per behavior name -> codes; the first listed behavior wins a frame."""
+    col_codes = _codes(path, list(onehot.columns), behaviors, behavior_map)  # unknown raise
+    codes = np.zeros(len(onehot), np.int64)
+    for code in sorted({int(c) for c in col_codes if c > 0}, reverse=True):
+        hit = onehot.iloc[:, np.flatnonzero(col_codes == code)].to_numpy(bool).any(1)
+        codes[hit] = code
+    return _place(path, np.asarray(frames, np.int64), codes, n_frames)
+
+
+def _from_boris(
+    path: Path,
+    ev: pd.DataFrame,
+    n_frames: int,
+    behaviors: list[str],
+    fps: float,
+    behavior_map: dict | None,
+    subjects: list[str] | None,
+) -> np.ndarray:
+    """BORIS events -> codes: bouts ``[round(start*fps), round(stop*fps))``, POINT events
+    one frame; the first listed behavior wins where events overlap."""
+    if subjects is not None:
+        have = sorted(set(ev["subject"]))
+        unknown = [s for s in subjects if s not in have]
+        if unknown:
+            raise InputError(path, f"no events of subject(s) {unknown} (the file has {have})")
+        ev = ev[ev["subject"].isin(subjects)]
+    codes = _codes(path, ev["behavior"], behaviors, behavior_map)
+    s = np.round(ev["start_s"].to_numpy(float) * fps).astype(np.int64)
+    e = np.round(ev["stop_s"].to_numpy(float) * fps).astype(np.int64)
+    e = np.where(ev["point"].to_numpy(bool), s + 1, np.maximum(e, s))
+    if (e > n_frames).any():
+        log.warning("%s: events beyond frame %d cut", path, n_frames)
+    out = np.zeros(n_frames, np.int64)
+    for code in sorted({int(c) for c in codes if c > 0}, reverse=True):
+        for a, b in zip(s[codes == code], e[codes == code], strict=True):
+            out[max(a, 0) : min(b, n_frames)] = code
+    return out
+
+
+def _load_calms21(
+    path: Path, n_frames: int, behaviors: list[str], sequence: str | None, behavior_map=None
+):
     from .pose_io import calms21_sequences, pick_sequence
 
     if not path.is_file():
@@ -179,7 +248,7 @@ def _load_calms21(path: Path, n_frames: int, behaviors: list[str], sequence: str
         raise InputError(path, f"annotation codes {unknown} are not in the vocab {vocab}")
     table = np.zeros(max(inverse) + 1, np.int64)
     keys = sorted(inverse)
-    table[keys] = _codes(path, [inverse[k] for k in keys], behaviors)
+    table[keys] = _codes(path, [inverse[k] for k in keys], behaviors, behavior_map)
     return _place(path, np.arange(len(ints)), table[ints], n_frames)
 
 

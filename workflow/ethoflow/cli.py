@@ -55,11 +55,56 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("template", type=Path)
     c.add_argument("n", type=int)
     c.add_argument("out", type=Path)
+    s = sub.add_parser("sheet", help="pair the videos and pose files of folders into a sheet")
+    s.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
+    s.add_argument("-o", "--out", type=Path, required=True, help="the sheet to write (.tsv)")
+    s.add_argument("--metadata", type=Path, help="CSV: video (stem or path), subject, ...")
+    s.add_argument("--setup", default="", help="setup of every row the metadata leaves empty")
+    s.add_argument("--split", default="predict", choices=("train", "test", "predict"))
+    s.add_argument(
+        "--prefer",
+        default="",
+        help="comma-separated pose kinds that break ties (dlc, dlc_filtered, sleap_predictions, "
+        "sleap_analysis, sleap_labels, lightning_pose, nwb)",
+    )
+    s.add_argument("--no-video-info", action="store_true", help="do not read fps/frame counts")
+    s.add_argument("--threads", type=int, default=8, help="threads reading video headers")
     args = ap.parse_args(argv)
     if args.cmd == "install-profile":
         print(install_profile(args.name, args.force))
+    elif args.cmd == "sheet":
+        return sheet_command(args)
     else:
         print(make_cohort(args.template, args.n, args.out))
+    return 0
+
+
+def sheet_command(args) -> int:
+    """``ethoflow sheet``: write the sheet unless a pairing is ambiguous; report the rest."""
+    from .errors import InputError
+    from .folders import build_sheet, write_sheet
+
+    prefer = tuple(k.strip() for k in args.prefer.split(",") if k.strip())
+    try:
+        df, rep = build_sheet(
+            args.dirs,
+            metadata=args.metadata,
+            setup=args.setup,
+            split=args.split,
+            prefer=prefer,
+            video_info=not args.no_video_info,
+            threads=args.threads,
+        )
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for line in rep.lines():
+        print(line, file=sys.stderr)
+    if rep.errors:
+        print(f"error: {args.out} not written: resolve the ERROR lines above", file=sys.stderr)
+        return 1
+    write_sheet(df, args.out)
+    print(f"{args.out}: {len(df)} sessions", file=sys.stderr)
     return 0
 
 

@@ -8,10 +8,15 @@ partial section merge ``defaults(section)`` under it, so both take their default
 from __future__ import annotations
 
 import copy
+import difflib
+import os
+import re
 from functools import cache
 from pathlib import Path
 
 import yaml
+
+from .errors import InputError
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
@@ -49,3 +54,56 @@ def defaults(section: str) -> dict:
         for k, v in props.items()
         if "default" in _resolve(v)
     }
+
+
+def _where(path) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _files(source) -> str | None:
+    """The config files as given, once each (Snakemake lists a file by several names)."""
+    if source is None or isinstance(source, str):
+        return source
+    files = dict.fromkeys(Path(f).resolve() for f in source)
+    return ", ".join(os.path.relpath(f) if f.is_relative_to(Path.cwd()) else str(f) for f in files)
+
+
+def check_config(config: dict, schema_path: str | os.PathLike = SCHEMA, source=None) -> None:
+    """Raise one InputError listing every problem of ``config`` against the schema at once.
+
+    An unknown key (the schema has ``additionalProperties: false`` wherever the keys are fixed)
+    is named with its full path and the nearest valid key, e.g. ``unknown key localizer.epoch
+    (did you mean localizer.epochs?)``; missing keys and bad values are named by their path.
+    ``source`` (a label, or the config files) heads the message. Run it before
+    ``snakemake.utils.validate``, which stops at the first error but fills the defaults.
+    """
+    import jsonschema
+
+    with open(schema_path) as f:
+        validator = jsonschema.Draft202012Validator(yaml.safe_load(f))
+    problems: list[str] = []
+    for err in validator.iter_errors(config):
+        where = _where(err.absolute_path)
+        prefix = f"{where}." if where else ""
+        if err.validator == "additionalProperties" and err.validator_value is False:
+            allowed = list(err.schema.get("properties", {}))
+            for key in err.instance:
+                if key in allowed:
+                    continue
+                near = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+                hint = (
+                    f"did you mean {prefix}{near[0]}?"
+                    if near
+                    else f"valid keys{' of ' + where if where else ''}: {', '.join(allowed)}"
+                )
+                problems.append(f"unknown key {prefix}{key} ({hint})")
+        elif err.validator == "required":
+            missing = re.match(r"'(.*)' is a required property", err.message)
+            name = missing.group(1) if missing else err.message
+            problems.append(f"missing required key {prefix}{name}")
+        else:
+            problems.append(f"{where or '(top level)'}: {err.message}")
+    if problems:
+        n, source = len(problems), _files(source)
+        head = f"bad config{f' ({source})' if source else ''}, {n} problem{'s' if n > 1 else ''}:"
+        raise InputError(None, "\n  ".join([head, *sorted(problems)]))

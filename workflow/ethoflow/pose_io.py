@@ -45,6 +45,8 @@ class Pose:
     animal_ids: list[str]
     source_format: str = ""
     source_path: str = ""
+    dropped_keypoints: list[str] = dataclasses.field(default_factory=list)
+    """Keypoints of the file beyond the configured skeleton, dropped by ``load_pose``."""
 
     def __post_init__(self) -> None:
         self.keypoints = np.asarray(self.keypoints, dtype=np.float32)
@@ -446,7 +448,61 @@ def _read_nwb(path: Path) -> tuple:
 
 # ---------------------------------------------------------------- mapping
 def _norm(name: str) -> str:
-    return re.sub(r"[\s_\-.]+", "", name.lower())
+    """Case- and separator-insensitive form: ``Mid-Back`` = ``mid_back`` = ``midback``."""
+    return re.sub(r"[\s_\-.]+", "", str(name).lower())
+
+
+def _alias_table(want: list[str], aliases: dict | None) -> dict[str, set[str]]:
+    """Normalized names that stand for each wanted name: itself and its aliases."""
+    aliases = aliases or {}
+    by_norm = {_norm(k): v for k, v in aliases.items()}
+    table = {}
+    for w in want:
+        extra = aliases.get(w, by_norm.get(_norm(w), []))
+        if isinstance(extra, str):
+            extra = [extra]
+        table[w] = {_norm(w), *(_norm(a) for a in extra)}
+    return table
+
+
+def map_keypoints(
+    path: Path, have: list[str], want: list[str], aliases: dict | None = None
+) -> tuple[list[int], list[str]]:
+    """Indices into ``have`` in the order of ``want`` and the names of ``have`` left over.
+
+    A wanted keypoint matches a file keypoint of the same name, else of the same name up to
+    case and separators (spaces, ``_ - .``), else one of its ``aliases`` (compared the same
+    way). File keypoints beyond the skeleton are returned (the caller drops them); a wanted
+    keypoint the file lacks, or that several file keypoints match, raises InputError.
+    """
+    table = _alias_table(want, aliases)
+    idx, missing, multiple = [], [], []
+    for w in want:
+        if w in have:
+            idx.append(have.index(w))
+            continue
+        hits = [i for i, h in enumerate(have) if _norm(h) in table[w]]
+        if len(hits) == 1:
+            idx.append(hits[0])
+        elif hits:
+            multiple.append(f"{w!r} <- {[have[i] for i in hits]}")
+        else:
+            missing.append(w)
+    problems = []
+    if missing:
+        problems.append(f"keypoint(s) of the skeleton missing from the file: {missing}")
+    if multiple:
+        problems.append(f"several file keypoints match one skeleton keypoint: {multiple}")
+    if len(set(idx)) != len(idx):
+        dup = sorted({have[i] for i in idx if idx.count(i) > 1})
+        problems.append(f"file keypoint(s) {dup} match several skeleton keypoints")
+    if problems:
+        raise InputError(
+            path,
+            "; ".join(problems)
+            + f" (file has {have}, skeleton {want}; add names to the setup's keypoint_aliases)",
+        )
+    return idx, [h for i, h in enumerate(have) if i not in idx]
 
 
 def _map_names(path: Path, have: list[str], want: list[str], what: str) -> list[int]:
@@ -483,12 +539,17 @@ def load_pose(
     skeleton: list[str] | None = None,
     animals: list[str] | None = None,
     sequence: str | None = None,
+    keypoint_aliases: dict[str, list[str]] | None = None,
 ) -> Pose:
     """Read a pose file into a :class:`Pose`.
 
-    ``skeleton``/``animals`` reorder keypoints/animals to the configured names; any name on
-    either side without a partner raises InputError. Files without animal names (single-animal
-    DLC, CalMS21, untracked SLEAP) take the configured names in order when the counts match.
+    ``skeleton``/``animals`` reorder keypoints/animals to the configured names. Keypoints are
+    matched by :func:`map_keypoints` (exact, case/separator-insensitive, then
+    ``keypoint_aliases``); keypoints the file has beyond the skeleton are dropped and listed in
+    ``Pose.dropped_keypoints``; a skeleton keypoint the file lacks raises InputError naming the
+    file and the keypoints. An animal name without a partner raises InputError. Files without
+    animal names (single-animal DLC, CalMS21, untracked SLEAP) take the configured names in
+    order when the counts match.
     ``fps`` is used where the file carries none (all but NWB); ``sequence`` picks a CalMS21
     sequence.
     """
@@ -528,8 +589,12 @@ def load_pose(
         a_idx = _map_names(path, ids, list(animals), "animal")
         kp, conf, ids = kp[:, a_idx], conf[:, a_idx], list(animals)
     if skeleton is not None:
-        k_idx = _map_names(path, parts, list(skeleton), "keypoint")
+        k_idx, dropped = map_keypoints(path, list(parts), list(skeleton), keypoint_aliases)
+        if dropped:
+            log.info("%s: keypoints beyond the skeleton dropped: %s", path, dropped)
         kp, conf, parts = kp[:, :, k_idx], conf[:, :, k_idx], list(skeleton)
+    else:
+        dropped = []
     empty = ~np.isfinite(kp).any(axis=(0, 2, 3))
     if empty.any():
         bad = [ids[i] for i in np.flatnonzero(empty)]
@@ -547,6 +612,7 @@ def load_pose(
         animal_ids=list(ids),
         source_format=fmt,
         source_path=str(path),
+        dropped_keypoints=list(dropped),
     )
 
 

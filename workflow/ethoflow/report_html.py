@@ -205,7 +205,12 @@ def build_report(
     sections.append(("Ethograms (primary classifier)", "\n".join(etho)))
     sections.append(("Pose quality", table_html(qc_table(qc))))
     if comparison is not None:
-        body = table_html(comparison)
+        body = (
+            "<p>Mode <b>kinematic</b> is the baseline: the speed rule labs use today "
+            "(smoothed keypoint speed under or over a threshold for a minimum bout, tuned on "
+            "the train split). A learned mode pays where it beats that row.</p>"
+        )
+        body += table_html(comparison)
         for name, table, png in metrics:
             body += f"<h3>{name}</h3>" + table_html(table) + _img(png, f"confusion {name}")
         sections.append(("Evaluation", body))

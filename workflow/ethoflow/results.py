@@ -60,10 +60,16 @@ FILES = {
         "write_events",
         "read_events",
     ),
+    "results/behavior/{mode}/{subject}/{session}.boris.csv": (
+        "classify",
+        "write_boris",
+        "read_boris",
+    ),
     "results/metrics/{setup}/{mode}.tsv": ("evaluate", "write_table", "read_table"),
     "results/metrics/{setup}/stage1.tsv": ("evaluate_stage1", "write_table", "read_table"),
     "results/metrics/comparison.tsv": ("compare", "write_table", "read_table"),
     "results/summary/time_budget.tsv": ("summarize", "write_table", "read_table"),
+    "results/summary/bouts.tsv": ("summarize", "write_table", "read_table"),
 }
 """path pattern -> (writing rule, writer, reader) of this module."""
 
@@ -397,3 +403,17 @@ def write_events(df: pd.DataFrame, path: PathLike) -> None:
 
 def read_events(path: PathLike) -> pd.DataFrame:
     return pd.read_csv(path)
+
+
+def write_boris(events: pd.DataFrame, path: PathLike, **observation) -> None:
+    """The events as a BORIS aggregated-events CSV (``boris.write_aggregated``)."""
+    from .boris import write_aggregated
+
+    write_aggregated(events, path, **observation)
+
+
+def read_boris(path: PathLike) -> pd.DataFrame:
+    """``subject, behavior, start_s, stop_s, point`` of a BORIS events export."""
+    from .boris import read_events as read_boris_events
+
+    return read_boris_events(path)

@@ -86,3 +86,37 @@ def cohort_summary(sessions: list[dict]) -> pd.DataFrame:
     cols = [*SESSION_COLUMNS, "behavior", "seconds", "fraction", "bouts"]
     cols += ["mean_bout_s", "latency_s"]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+
+
+BOUT_COLUMNS = [*SESSION_COLUMNS, "mode", "behavior", "start_s", "stop_s", "duration_s"]
+
+
+def bouts_table(sessions: list[dict]) -> pd.DataFrame:
+    """Every bout of every session, one tidy row each: ``subject, session, setup, group, mode,
+    behavior, start_s, stop_s, duration_s`` (sorted by subject, session, mode, start).
+
+    Each session is a dict with ``subject, session, setup, group`` (the sheet row), ``mode``
+    and ``events``: the ``behavior, start_s, stop_s`` table of ``results.read_events`` (a
+    DataFrame, or the path of the events CSV).
+    """
+    parts = []
+    for s in sessions:
+        ev = s["events"]
+        if not isinstance(ev, pd.DataFrame):
+            from .results import read_events
+
+            ev = read_events(ev)
+        missing = [c for c in ("behavior", "start_s", "stop_s") if c not in ev]
+        if missing:
+            raise ValueError(f"events of {s['subject']}/{s['session']} lack columns {missing}")
+        df = ev[["behavior", "start_s", "stop_s"]].copy()
+        df["duration_s"] = df["stop_s"] - df["start_s"]
+        for i, col in enumerate([*SESSION_COLUMNS, "mode"]):
+            df.insert(i, col, s[col])
+        parts.append(df)
+    if not parts:
+        return pd.DataFrame(columns=BOUT_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)[BOUT_COLUMNS]
+    return out.sort_values(["subject", "session", "mode", "start_s"], kind="stable").reset_index(
+        drop=True
+    )

@@ -35,8 +35,9 @@ POSE_FORMATS: tuple[str, ...] = _enum("sessions.schema.yaml", "properties", "pos
 READABLE_POSE_FORMATS: tuple[str, ...] = tuple(f for f in POSE_FORMATS if f != "auto")
 SPLITS: tuple[str, ...] = _enum("sessions.schema.yaml", "properties", "split")
 MODES: tuple[str, ...] = _enum("config.schema.yaml", "definitions", "mode")
-"""Classification modes; ``pose`` needs no video, all others go through the VLM."""
-STAGE2_MODES: tuple[str, ...] = tuple(m for m in MODES if m != "pose")
+"""Classification modes; ``pose`` and ``kinematic`` need no video, the others use the VLM."""
+POSE_MODES: tuple[str, ...] = tuple(m for m in MODES if m in ("pose", "kinematic"))
+STAGE2_MODES: tuple[str, ...] = tuple(m for m in MODES if m not in POSE_MODES)
 TRAINED_MODES: tuple[str, ...] = tuple(m for m in STAGE2_MODES if m != "icl")
 
 

@@ -1,3 +1,25 @@
+rule train_kinematic:
+    input:
+        pose=lambda wc: expand_keys("results/pose/{k}.h5", train_sessions(wc.setup)),
+        labels=lambda wc: expand_keys(
+            "results/labels/{k}.csv", train_sessions(wc.setup)
+        ),
+    output:
+        model="results/models/{setup}/kinematic.json",
+    log:
+        "logs/train_kinematic/{setup}.log",
+    conda:
+        "../../envs/ethoflow.yaml"
+    resources:
+        **rule_resources("train_kinematic"),
+    params:
+        behaviors=lambda wc: config["setups"][wc.setup]["behaviors"],
+        px_per_cm=lambda wc: config["setups"][wc.setup].get("px_per_cm"),
+        cfg=config["kinematic_baseline"],
+    script:
+        "../scripts/train_kinematic.py"
+
+
 rule train_classifier:
     input:
         unpack(train_classifier_inputs),
@@ -27,6 +49,7 @@ rule classify:
     output:
         behavior="results/behavior/{mode}/{subject}/{session}.csv",
         events="results/behavior/{mode}/{subject}/{session}.events.csv",
+        boris="results/behavior/{mode}/{subject}/{session}.boris.csv",
         nwb="results/behavior/{mode}/{subject}/{session}.nwb",
     log:
         "logs/classify/{mode}/{subject}/{session}.log",
@@ -40,6 +63,7 @@ rule classify:
         smoothing_frames=config["classifier"]["smoothing_frames"],
         subject=lambda wc: wc.subject,
         session=lambda wc: wc.session,
+        video=lambda wc: row(wc)["video"],
     script:
         "../scripts/classify.py"
 

@@ -27,6 +27,11 @@ rule compare:
 rule summarize:
     input:
         behavior=primary_behavior(list(SHEET.index)),
+        events=[
+            f"results/behavior/{m}/{k}.events.csv"
+            for k in SHEET.index
+            for m in modes_for_session(k)
+        ],
     output:
         table=report(
             "results/summary/time_budget.tsv",
@@ -38,6 +43,7 @@ rule summarize:
             caption="../report/summary.rst",
             category="Cohort",
         ),
+        bouts="results/summary/bouts.tsv",
     log:
         "logs/summarize.log",
     conda:
@@ -46,6 +52,7 @@ rule summarize:
         **rule_resources("summarize"),
     params:
         session_keys=list(SHEET.index),
+        event_keys=[(k, m) for k in SHEET.index for m in modes_for_session(k)],
         sheet=SHEET[["subject", "session", "setup", "group"]].to_dict("records"),
         behaviors={s: config["setups"][s]["behaviors"] for s in SETUPS},
     script:

@@ -6,14 +6,17 @@ from pathlib import Path
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+from ethoflow import config as ethoflow_config
 from ethoflow import sheet as ethoflow_sheet
-from ethoflow.vocab import MODES, STAGE2_MODES, TRAINED_MODES
+from ethoflow.vocab import MODES, POSE_MODES, STAGE2_MODES, TRAINED_MODES
 
+# Every config and sheet problem at once, before any job: unknown keys with the nearest valid
+# one, bad values, each bad cell and file of the sheet with its line. validate fills defaults.
+ethoflow_config.check_config(config, source=workflow.configfiles)
 validate(config, schema="../schemas/config.schema.yaml")
-
-_raw_sheet = ethoflow_sheet.read_sheet(config["sessions"])
-validate(_raw_sheet, schema="../schemas/sessions.schema.yaml")
-SHEET = ethoflow_sheet.check_sheet(_raw_sheet, config["sessions"], config["setups"])
+SHEET = ethoflow_sheet.check_sheet(
+    ethoflow_sheet.read_sheet(config["sessions"]), config["sessions"], config["setups"]
+)
 ROWS = SHEET.to_dict("index")
 SETUPS = sorted(set(SHEET["setup"]))
 VLM_RULES = ("vlm_embed", "vlm_describe", "vlm_icl")
@@ -40,7 +43,7 @@ def setup_cfg(wc):
     return config["setups"][row(wc)["setup"]]
 
 
-POSE_KEYS = ("fps", "animals", "skeleton", "head", "tail")
+POSE_KEYS = ("fps", "animals", "skeleton", "head", "tail", "keypoint_aliases")
 
 
 def setup_pose_cfg(wc):
@@ -82,22 +85,23 @@ def setup_has_video(setup):
 
 def modes_for_setup(setup):
     modes = config["classifier"]["modes"]
-    return modes if setup_has_video(setup) else [m for m in modes if m == "pose"]
+    return modes if setup_has_video(setup) else [m for m in modes if m in POSE_MODES]
 
 
 def modes_for_session(k):
-    return modes_for_setup(ROWS[k]["setup"]) if has_video(k) else ["pose"]
+    modes = modes_for_setup(ROWS[k]["setup"])
+    return modes if has_video(k) else [m for m in modes if m in POSE_MODES]
 
 
 def eval_sessions(setup, mode):
     """Annotated sessions that evaluate a mode: the test split, else every annotated one."""
-    video = None if mode == "pose" else True
+    video = None if mode in POSE_MODES else True
     test = sessions(setup=setup, splits=("test",), labels=True, video=video)
     return test or sessions(setup=setup, labels=True, video=video)
 
 
 def train_sessions(setup, mode="pose"):
-    video = None if mode == "pose" else True
+    video = None if mode in POSE_MODES else True
     return sessions(setup=setup, splits=("train",), labels=True, video=video)
 
 
@@ -223,7 +227,11 @@ def get_final_output():
 def classify_inputs(wc):
     k = key(wc)
     setup = row(wc)["setup"]
-    out = {"pose_h5": f"results/pose/{k}.h5", "stage1": f"results/stage1/{k}.h5"}
+    out = {"pose_h5": f"results/pose/{k}.h5"}
+    if wc.mode == "kinematic":  # the speed rule needs no stage 1
+        out["model"] = f"results/models/{setup}/kinematic.json"
+        return out
+    out["stage1"] = f"results/stage1/{k}.h5"
     if wc.mode in STAGE2_MODES:
         out["clips"] = f"results/clips/{k}.h5"
     if wc.mode in TRAINED_MODES:

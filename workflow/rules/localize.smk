@@ -19,6 +19,7 @@ rule train_localizer:
     params:
         behaviors=lambda wc: config["setups"][wc.setup]["behaviors"],
         cfg=config["localizer"],
+        px_per_cm=lambda wc: config["setups"][wc.setup].get("px_per_cm"),
     script:
         "../scripts/train_localizer.py"
 

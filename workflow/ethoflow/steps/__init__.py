@@ -19,6 +19,7 @@ STEPS = {
     "vlm_describe": "vlm",
     "icl_exemplars": "vlm",
     "vlm_icl": "vlm",
+    "train_kinematic": "classify",
     "train_classifier": "classify",
     "classify": "classify",
     "evaluate": "classify",

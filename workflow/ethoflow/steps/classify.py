@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import joblib
 import numpy as np
 
-from .. import classifiers, results
+from .. import classifiers, results, speed_rule
 from ..atomic import atomic_path
 from ..export import write_nwb
 from ..metrics import confusion, per_class_metrics, plot_confusion
@@ -21,6 +23,28 @@ def _clip_inputs(mode: str, clips: str, embeddings: str, pose_h5: str):
         windows,
     )
     return x, windows
+
+
+def _speed(pose_h5: str, px_per_cm: float | None, smooth_s: float) -> tuple[np.ndarray, float]:
+    pose, _, _ = results.read_pose(pose_h5)
+    return speed_rule.keypoint_speed(pose.keypoints, pose.fps, px_per_cm, smooth_s), pose.fps
+
+
+def train_kinematic(
+    pose: list[str],
+    labels: list[str],
+    model: str,
+    behaviors: list[str],
+    px_per_cm: float | None,
+    cfg: dict,
+) -> None:
+    """Tune the speed rule of the kinematic mode on the setup's train split."""
+    speeds, fps = zip(*(_speed(p, px_per_cm, cfg["smooth_s"]) for p in pose), strict=True)
+    ys = [results.read_labels(lb, behaviors) for lb in labels]
+    fitted = speed_rule.fit(list(speeds), ys, list(fps), behaviors, cfg)
+    fitted["px_per_cm"] = px_per_cm
+    with atomic_path(model) as tmp:
+        tmp.write_text(json.dumps(fitted, indent=2))
 
 
 def train_classifier(
@@ -46,15 +70,17 @@ def train_classifier(
 
 def classify(
     pose_h5: str,
-    stage1: str,
     behavior: str,
     events: str,
+    boris: str,
     nwb: str,
     mode: str,
     behaviors: list[str],
     smoothing_frames: int,
     subject: str,
     session: str,
+    video: str = "",
+    stage1: str | None = None,
     clips: str | None = None,
     embeddings: str | None = None,
     model: str | None = None,
@@ -62,20 +88,28 @@ def classify(
 ) -> None:
     """Per-frame behavior vector of one session in one classification mode."""
     fps = float(results.read_pose_attrs(pose_h5)["fps"])
-    p_class = results.read_stage1(stage1)["p_class"]
-    if mode == "pose":
-        probs = classifiers.smooth_probs(p_class, smoothing_frames)
+    if mode == "kinematic":
+        with open(model) as f:
+            fitted = json.load(f)
+        speed, _ = _speed(pose_h5, fitted["px_per_cm"], fitted["smooth_s"])
+        probs = speed_rule.predict(speed, fps, fitted, behaviors)
+    elif mode == "pose":
+        probs = classifiers.smooth_probs(results.read_stage1(stage1)["p_class"], smoothing_frames)
     else:
+        n_frames = results.read_pose_attrs(pose_h5)["n_frames"]
         if mode == "icl":
             windows = results.read_clip_windows(clips, pose_h5)
             clip_probs = classifiers.icl_probs(results.read_icl_scores(icl))
         else:
             x, windows = _clip_inputs(mode, clips, embeddings, pose_h5)
             clip_probs = classifiers.predict_clips(joblib.load(model), x)
-        probs = classifiers.clips_to_frames(clip_probs, windows, len(p_class), smoothing_frames)
+        probs = classifiers.clips_to_frames(clip_probs, windows, n_frames, smoothing_frames)
     results.write_behavior(behavior, probs, fps, behaviors)
     y = probs.argmax(axis=1)
-    results.write_events(classifiers.frames_to_events(y, fps, behaviors), events)
+    bouts = classifiers.frames_to_events(y, fps, behaviors)
+    results.write_events(bouts, events)
+    observation = {"observation": f"{subject}_{session}", "subject": subject, "media": video}
+    results.write_boris(bouts, boris, **observation, fps=fps, total_length=len(y) / fps)
     write_nwb(nwb, y, fps, behaviors, subject=subject, session=session, probs=probs)
 
 

@@ -14,7 +14,7 @@ from ..clustering import discover as discover_clusters
 from ..clustering import plot_usage
 from ..metrics import cohort_comparison
 from ..report_html import build_report, example_clips
-from ..summary import cohort_summary, plot_group_comparison
+from ..summary import bouts_table, cohort_summary, plot_group_comparison
 from ..vocab import classes
 
 log = logging.getLogger("ethoflow")
@@ -35,13 +35,17 @@ def compare(metrics: list[str], stage1: list[str], table: str, pairs: list) -> N
 
 def summarize(
     behavior: list[str],
+    events: list[str],
     table: str,
     plot: str,
+    bouts: str,
     session_keys: list[str],
+    event_keys: list,
     sheet: list[dict],
     behaviors: dict,
 ) -> None:
-    """Time budget, bouts and latency per subject x session x behavior."""
+    """Time budget, bouts and latency per subject x session x behavior (primary mode), and
+    the tidy table of every bout of every mode."""
     rows = _rows(sheet)
     sessions = []
     for k, path in zip(session_keys, behavior, strict=True):
@@ -52,6 +56,11 @@ def summarize(
     out = cohort_summary(sessions)
     results.write_table(out, table)
     plot_group_comparison(out, plot)
+    every = [
+        {**rows[k], "mode": m, "events": results.read_events(path)}
+        for (k, m), path in zip(event_keys, events, strict=True)
+    ]
+    results.write_table(bouts_table(every), bouts)
 
 
 def discover(

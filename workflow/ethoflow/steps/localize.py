@@ -7,9 +7,8 @@ import logging
 
 import numpy as np
 import pandas as pd
-import torch
 
-from .. import localizer, results
+from .. import results
 from ..atomic import atomic_path
 from ..errors import InputError
 from ..proposals import make_proposals, stage1_metrics, threshold_sweep
@@ -24,18 +23,32 @@ def train_localizer(
     metrics: str,
     behaviors: list[str],
     cfg: dict,
+    px_per_cm: float | None = None,
     threads: int = 1,
 ) -> None:
-    """Train the setup's 1D-CNN on its train split."""
+    """Choose and train the setup's stage-1 model on its train split."""
+    import torch
+
+    from .. import stage1
+
     torch.set_num_threads(max(1, threads))
     if not pose:
         raise InputError(None, "no annotated train session for this setup: cannot train stage 1")
-    feats = [results.read_features(p) for p in pose]
+    loaded = [results.read_pose(p) for p in pose]
     ys = [results.read_labels(p, behaviors) for p in labels]
-    for f, y, p in zip(feats, ys, labels, strict=True):
+    for (_, f, _), y, path in zip(loaded, ys, labels, strict=True):
         if len(f) != len(y):
-            raise InputError(p, f"{len(y)} labels for {len(f)} pose frames")
-    result = localizer.train(feats, ys, len(behaviors) + 1, cfg, int(cfg["seed"]), model)
+            raise InputError(path, f"{len(y)} labels for {len(f)} pose frames")
+    result = stage1.train(
+        [p for p, _, _ in loaded],
+        [f for _, f, _ in loaded],
+        ys,
+        len(behaviors) + 1,
+        cfg,
+        model,
+        px_per_cm=px_per_cm,
+    )
+    log.info("stage 1: %s chosen, validation macro F1 %s", result["choice"], result["candidates"])
     with atomic_path(metrics) as tmp:
         tmp.write_text(json.dumps(result, indent=2, default=float))
 
@@ -43,11 +56,15 @@ def train_localizer(
 def localize(
     pose_h5: str, model: str, stage1: str, proposals: str, cfg: dict, threads: int = 1
 ) -> None:
-    """Frame probabilities of the localizer and the action proposals of one session."""
+    """Frame probabilities of the stage-1 model and the action proposals of one session."""
+    import torch
+
+    from .. import stage1 as stage1_model
+
     torch.set_num_threads(max(1, threads))
-    m = localizer.load(model)
-    p_action, p_class = localizer.predict_frames(m, results.read_features(pose_h5))
-    fps = float(results.read_pose_attrs(pose_h5)["fps"])
+    pose, feats, _ = results.read_pose(pose_h5)
+    p_action, p_class = stage1_model.predict(stage1_model.load(model), feats, pose)
+    fps = float(pose.fps)
     props = make_proposals(p_action, fps, cfg)
     results.write_stage1(stage1, p_action, p_class, fps, model)
     results.write_proposals(props, proposals)

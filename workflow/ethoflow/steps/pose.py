@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+import pandas as pd
+
 from .. import results
 from ..annotations import load_annotations
 from ..errors import InputError
@@ -37,9 +39,20 @@ def pose_preprocess(
     frames: dict,
     fps_tolerance: float,
 ) -> None:
-    """Any pose format -> repaired, cropped canonical pose h5 with features, plus a QC table."""
+    """Any pose format -> repaired, cropped canonical pose h5 with features, plus a QC table.
+
+    The QC table has one row per animal x keypoint (``dropped`` False) and one row per file
+    keypoint beyond the skeleton (``dropped`` True, ``animal`` empty, metrics empty).
+    """
     video = optional(video)
-    p = load_pose(pose, fmt, fps=setup["fps"], skeleton=setup["skeleton"], animals=setup["animals"])
+    p = load_pose(
+        pose,
+        fmt,
+        fps=setup["fps"],
+        skeleton=setup["skeleton"],
+        animals=setup["animals"],
+        keypoint_aliases=setup.get("keypoint_aliases") or {},
+    )
     n_source = p.keypoints.shape[0]
     feat_cfg = {**features_cfg, "head": setup.get("head"), "tail": setup.get("tail")}
     n_video = None
@@ -62,10 +75,20 @@ def pose_preprocess(
         extra["n_video_frames"] = n_video
     p = dataclasses.replace(p, keypoints=p.keypoints[start:end], confidence=p.confidence[start:end])
     p, qc_table = repair_pose(p, pose_cfg["min_confidence"], pose_cfg["max_gap_frames"])
+    qc_table = with_dropped(qc_table, p.dropped_keypoints)
     feats, names = compute_features(p, feat_cfg)
     results.write_pose(pose_h5, p, feats, names, extra_attrs=extra)
     results.write_table(qc_table, qc)
     log.info("%s: %d frames, %d features", pose, end - start, feats.shape[1])
+
+
+def with_dropped(qc_table: pd.DataFrame, dropped: list[str]) -> pd.DataFrame:
+    """The QC table plus a ``dropped`` column and a row per dropped keypoint."""
+    qc_table = qc_table.assign(dropped=False)
+    if not dropped:
+        return qc_table
+    extra = pd.DataFrame({"animal": "", "keypoint": list(dropped), "dropped": True})
+    return pd.concat([qc_table, extra], ignore_index=True)[list(qc_table.columns)]
 
 
 def labels(
@@ -76,8 +99,10 @@ def labels(
     behaviors: list[str],
     setup: dict,
     kinematic: dict,
+    behavior_map: dict | None = None,
 ) -> None:
-    """Per-frame labels of a session: converted annotations, or the kinematic rule."""
+    """Per-frame labels of a session: converted annotations (their behavior names mapped
+    through the setup's ``behavior_map``), or the kinematic rule."""
     pose, _, _ = results.read_pose(pose_h5)
     attrs = results.read_pose_attrs(pose_h5)
     n = pose.keypoints.shape[0]
@@ -98,5 +123,7 @@ def labels(
     else:
         offset = int(attrs.get("frame_offset", 0))
         total = int(attrs.get("n_source_frames", offset + n))
-        y = load_annotations(annotations, total, behaviors, pose.fps)[offset : offset + n]
+        y = load_annotations(
+            annotations, total, behaviors, pose.fps, behavior_map=behavior_map or {}
+        )[offset : offset + n]
     results.write_labels(labels, y, behaviors)

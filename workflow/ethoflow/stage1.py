@@ -1,0 +1,205 @@
+"""Stage 1 of a setup: the model chosen by grouped validation among the candidates.
+
+Candidates (config ``localizer.candidates``):
+
+- ``gbt``: gradient-boosted trees (scikit-learn's HistGradientBoosting) on the multi-scale
+  window features of ``window_features`` (time in seconds, lengths in body sizes or cm);
+- ``cnn``: the two-headed dilated temporal CNN of ``localizer`` on the ingest features.
+
+Validation: with two or more labelled recordings (train sessions grouped by their pose
+file), leave one recording out, up to ``max_folds`` folds; with one, the last
+``holdout_fraction`` of every session (one contiguous block) is held out. Each candidate is
+scored by macro F1 over the behaviors on the held-out frames. The winner is refitted on all
+the train data (gbt) or kept as fitted on the first fold's fit part (cnn, which holds out
+its own early-stopping blocks). Candidates, scores and the choice go in the training log.
+
+The checkpoint (``localizer.pt``) is one torch-saved dict with ``kind`` = ``gbt`` or
+``cnn``; :func:`load` and :func:`predict` serve both.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_path
+from .config import defaults
+from .window_features import window_features
+
+DEFAULTS = defaults("localizer")
+
+
+def macro_f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
+    """Mean F1 over the behaviors (classes 1..C) present in ``y`` or ``pred``."""
+    out = []
+    for c in range(1, n_classes):
+        t, p = y == c, pred == c
+        if t.any() or p.any():
+            out.append(2 * np.sum(t & p) / (t.sum() + p.sum()))
+    return float(np.mean(out)) if out else float("nan")
+
+
+def folds(groups: list[str], lengths: list[int], cfg: dict) -> list[tuple[list, list]]:
+    """``(fit, val)`` pairs; each is a list of ``(session, start, end)`` frame ranges."""
+    recordings = list(dict.fromkeys(groups))
+    if len(recordings) >= 2:
+        out = []
+        for rec in recordings[: int(cfg["max_folds"])]:
+            fit = [
+                (i, 0, n) for i, (g, n) in enumerate(zip(groups, lengths, strict=True)) if g != rec
+            ]
+            val = [
+                (i, 0, n) for i, (g, n) in enumerate(zip(groups, lengths, strict=True)) if g == rec
+            ]
+            out.append((fit, val))
+        return out
+    cut = [int(round(n * (1 - cfg["holdout_fraction"]))) for n in lengths]
+    return [
+        (
+            [(i, 0, c) for i, c in enumerate(cut)],
+            [(i, c, n) for i, (c, n) in enumerate(zip(cut, lengths, strict=True)) if c < n],
+        )
+    ]
+
+
+def _take(arrays: list[np.ndarray], ranges: list) -> list[np.ndarray]:
+    return [arrays[i][s:e] for i, s, e in ranges]
+
+
+class GBT:
+    """Gradient-boosted trees on window features; ``p_class`` over all C+1 classes."""
+
+    def __init__(self, n_classes: int, cfg: dict, seed: int):
+        self.n_classes, self.cfg, self.seed = n_classes, cfg, seed
+
+    def fit(self, xs: list[np.ndarray], ys: list[np.ndarray], fps: list[float]) -> GBT:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        # at most ~25 samples a second: neighbouring frames carry the same information
+        strides = [max(1, int(round(f / 25))) for f in fps]
+        x = np.concatenate([a[::s] for a, s in zip(xs, strides, strict=True)])
+        y = np.concatenate([b[::s] for b, s in zip(ys, strides, strict=True)])
+        self.classes_ = np.unique(y)
+        self.model = None
+        if len(self.classes_) > 1:
+            self.model = HistGradientBoostingClassifier(
+                max_iter=int(self.cfg["gbt_iterations"]),
+                learning_rate=0.05,
+                max_leaf_nodes=15,
+                l2_regularization=1.0,
+                class_weight="balanced",
+                random_state=self.seed,
+            ).fit(x, y)
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        p = np.zeros((len(x), self.n_classes), np.float32)
+        if self.model is None:
+            p[:, int(self.classes_[0]) if len(self.classes_) else 0] = 1.0
+            return p
+        p[:, self.model.classes_] = self.model.predict_proba(x)
+        return p
+
+
+def gbt_features(pose, cfg: dict, px_per_cm: float | None) -> np.ndarray:
+    return window_features(
+        pose.keypoints,
+        pose.fps,
+        pose.keypoint_names,
+        pose.animal_ids,
+        px_per_cm=px_per_cm,
+        windows_s=tuple(cfg["windows_s"]),
+        standardize=bool(cfg["standardize"]),
+    )[0]
+
+
+def train(
+    poses: list,
+    features: list[np.ndarray],
+    labels: list[np.ndarray],
+    n_classes: int,
+    cfg: dict,
+    out_path: str | os.PathLike,
+    px_per_cm: float | None = None,
+) -> dict:
+    """Choose and fit the setup's stage-1 model; write the checkpoint; return the log."""
+    from . import localizer
+
+    cfg = {**DEFAULTS, **cfg}
+    seed = int(cfg["seed"])
+    ys = [np.asarray(y, np.int64) for y in labels]
+    fps = [float(p.fps) for p in poses]
+    groups = [str(p.source_path) for p in poses]
+    splits = folds(groups, [len(y) for y in ys], cfg)
+    log = {"validation": "leave one recording out" if len(set(groups)) > 1 else "last block"}
+    log["folds"] = len(splits)
+    scores, cnn_first = {}, None
+    wf = None
+    for cand in cfg["candidates"]:
+        f1s = []
+        for k, (fit, val) in enumerate(splits):
+            yv = np.concatenate(_take(ys, val))
+            if cand == "gbt":
+                wf = wf or [gbt_features(p, cfg, px_per_cm) for p in poses]
+                fit_fps = [fps[i] for i, _, _ in fit]
+                m = GBT(n_classes, cfg, seed).fit(_take(wf, fit), _take(ys, fit), fit_fps)
+                pred = np.concatenate([m.predict_proba(x).argmax(1) for x in _take(wf, val)])
+            else:
+                with tempfile.TemporaryDirectory() as tmp:
+                    ck = Path(tmp) / "cnn.pt"
+                    res = localizer.train(
+                        _take(features, fit), _take(ys, fit), n_classes, cfg, seed, ck, False
+                    )
+                    net = localizer.load(ck)
+                    if k == 0:
+                        cnn_first = (ck.read_bytes(), res)
+                pred = np.concatenate(
+                    [localizer.predict_frames(net, x)[1].argmax(1) for x in _take(features, val)]
+                )
+            f1s.append(macro_f1(yv, pred, n_classes))
+        scores[cand] = float(np.nanmean(f1s)) if np.isfinite(f1s).any() else float("nan")
+    ranked = sorted(scores, key=lambda c: -np.nan_to_num(scores[c], nan=-1.0))
+    choice = ranked[0]
+    log.update({"candidates": scores, "choice": choice})
+    if choice == "gbt":
+        wf = wf or [gbt_features(p, cfg, px_per_cm) for p in poses]
+        m = GBT(n_classes, cfg, seed).fit(wf, ys, fps)
+        ckpt = {"kind": "gbt", "model": pickle.dumps(m), "cfg": cfg, "px_per_cm": px_per_cm}
+        import torch
+
+        with atomic_path(out_path) as tmp:
+            torch.save(ckpt, tmp)
+    else:
+        data, res = cnn_first
+        with atomic_path(out_path) as tmp:
+            Path(tmp).write_bytes(data)
+        log["cnn"] = {k: v for k, v in res.items() if k != "history"}
+        log["cnn_history"] = res["history"]
+    return log
+
+
+def load(path: str | os.PathLike):
+    """``("gbt", GBT, ckpt)`` or ``("cnn", TemporalCNN, None)``."""
+    import torch
+
+    from . import localizer
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if ckpt.get("kind") == "gbt":
+        return "gbt", pickle.loads(ckpt["model"]), ckpt
+    return "cnn", localizer.load(path), None
+
+
+def predict(model, features: np.ndarray, pose) -> tuple[np.ndarray, np.ndarray]:
+    """``p_action [T]``, ``p_class [T, C+1]`` of one session."""
+    kind, net, ckpt = model
+    if kind == "gbt":
+        p = net.predict_proba(gbt_features(pose, ckpt["cfg"], ckpt["px_per_cm"]))
+        return (1.0 - p[:, 0]).astype(np.float32), p
+    from . import localizer
+
+    return localizer.predict_frames(net, features)
