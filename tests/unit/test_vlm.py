@@ -154,3 +154,80 @@ def test_auto_dtype_follows_the_gpu_generation(monkeypatch, capability, expected
     assert auto_dtype(torch.device("cuda", 0)) == getattr(torch, expected)
     assert calls == [torch.device("cuda", 0)]
     assert auto_dtype(torch.device("cpu")) == torch.float32
+
+
+def _count_videos(model):
+    """Wrap the vision tower: count the videos (grid rows) it encodes."""
+    visual = model.model.visual
+    counter = {"videos": 0, "calls": 0}
+    forward = visual.forward
+
+    def counted(*args, **kwargs):
+        grid = kwargs.get("grid_thw", args[1] if len(args) > 1 else None)
+        counter["videos"] += int(grid.shape[0])
+        counter["calls"] += 1
+        return forward(*args, **kwargs)
+
+    return counter, forward, counted
+
+
+@pytest.mark.parametrize(("n_ex", "packed"), [(0, True), (2, True), (2, False)])
+def test_cached_label_scores_equal_the_full_conversation(tiny_vlm, n_ex, packed, monkeypatch):
+    """The prefix-cache path gives the full-conversation scores (float32, CPU: within 1e-4)
+    and encodes every exemplar once per job and every clip once, against
+    (exemplars + 1) x candidates videos per clip for the full conversation. ``packed``: all
+    candidates in one row under a 4-D mask; else one row per candidate (flash-attention)."""
+    from ethoflow import vlm as vlm_mod
+
+    monkeypatch.setattr(vlm_mod._CachedScorer, "PACKED", packed)
+    frames = np.random.default_rng(5).integers(0, 256, (5, 4, 56, 56, 3), dtype=np.uint8)
+    cands = ["other", "freezing", "fleeing", "attack investigation"]  # answers of 2..5 tokens
+    ex = [(frames[3 + i], cands[i]) for i in range(n_ex)]
+    clips = frames[:3]
+    visual = tiny_vlm.model.model.visual
+    counter, forward, counted = _count_videos(tiny_vlm.model)
+    visual.forward = counted
+    try:
+        full = tiny_vlm.score_labels(clips, "Label:", cands, exemplars=ex, cached=False)
+        n_full = counter["videos"]
+        counter["videos"] = 0
+        fast = tiny_vlm.score_labels(clips, "Label:", cands, exemplars=ex, batch_size=8)
+        n_fast = counter["videos"]
+    finally:
+        visual.forward = forward
+    assert n_full == (n_ex + 1) * len(cands) * len(clips)
+    assert n_fast == n_ex + len(clips)
+    assert fast.shape == (3, 4) and fast.dtype == np.float32
+    np.testing.assert_allclose(fast, full, rtol=0, atol=1e-4)
+    one = tiny_vlm.score_labels(clips, "Label:", cands, exemplars=ex, batch_size=1)
+    np.testing.assert_allclose(one, full, rtol=0, atol=1e-4)
+
+
+def test_cached_scores_need_the_multimodal_positions(tiny_vlm, monkeypatch):
+    """The equivalence above is sharp enough to see rope positions off by one."""
+    from ethoflow import vlm as vlm_mod
+
+    frames = np.random.default_rng(6).integers(0, 256, (3, 4, 56, 56, 3), dtype=np.uint8)
+    cands = ["other", "freezing", "fleeing"]
+    ex = [(frames[2], "fleeing")]
+    full = tiny_vlm.score_labels(frames[:2], "Label:", cands, exemplars=ex, cached=False)
+    right = vlm_mod._CachedScorer._positions
+
+    def shifted(self, clip):
+        pos, prefix = right(self, clip)
+        return pos + 1, prefix
+
+    monkeypatch.setattr(vlm_mod._CachedScorer, "_positions", shifted)
+    wrong = tiny_vlm.score_labels(frames[:2], "Label:", cands, exemplars=ex)
+    assert np.abs(wrong - full).max() > 1e-4
+
+
+def test_cached_label_scores_on_qwen2vl(tmp_path):
+    from ethoflow.tiny import build_tiny_qwen2vl
+
+    vlm = load_vlm(str(build_tiny_qwen2vl(tmp_path / "q2")))
+    cands = ["other", "freezing", "fleeing"]
+    ex = [(FRAMES[2], "fleeing")]
+    full = vlm.score_labels(FRAMES[:2], "Label:", cands, exemplars=ex, cached=False)
+    fast = vlm.score_labels(FRAMES[:2], "Label:", cands, exemplars=ex)
+    np.testing.assert_allclose(fast, full, rtol=0, atol=1e-4)

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from wfhelpers import REPO, copy_repo, planned_jobs, snakemake
 
+from ethoflow.results import read_clips
+
 pytestmark = pytest.mark.workflow
 
 SHEET = pd.read_csv(REPO / "config/sessions.tsv", sep="\t", dtype=str, keep_default_na=False)
@@ -79,24 +81,24 @@ def test_proposals_and_clips(demo_run):
         assert list(props.columns[:3]) == ["start_frame", "end_frame", "score"]
         assert (props.start_frame >= 0).all() and (props.end_frame <= n).all()
         assert (props.end_frame > props.start_frame).all()
-        with h5py.File(demo_run / f"results/clips/{k}.h5", "r") as f:
-            frames = f["frames"]
-            assert frames.dtype == np.uint8 and frames.ndim == 5
-            nclip, nf, h, w, c = frames.shape
-            assert nf == 10 and (h, w, c) == (224, 224, 3)
-            idx = f["frame_index"][()]
-            start, end = f["start_frame"][()], f["end_frame"][()]
-            assert idx.shape == (nclip, nf)
-            assert ((idx >= start[:, None]) & (idx < end[:, None])).all()
-            assert (np.diff(idx, axis=1) >= 0).all()
-            if nclip:
-                assert frames[0].std() > 1, "decoded frames must hold an image"
+        d = read_clips(demo_run / f"results/clips/{k}.h5")  # JPEG frames, decoded
+        frames = d["frames"]
+        assert frames.dtype == np.uint8 and frames.ndim == 5
+        assert d["frame_codec"] == "jpeg" and d["decode_check"] in ("exact", "mismatch")
+        nclip, nf, h, w, c = frames.shape
+        assert nf == 10 and (h, w, c) == (224, 224, 3)
+        idx = d["frame_index"]
+        start, end = d["start_frame"], d["end_frame"]
+        assert idx.shape == (nclip, nf)
+        assert ((idx >= start[:, None]) & (idx < end[:, None])).all()
+        assert (np.diff(idx, axis=1) >= 0).all()
+        if nclip:
+            assert frames[0].std() > 1, "decoded frames must hold an image"
 
 
 def test_embeddings_and_descriptions(demo_run):
     for k in keys(VIDEO):
-        with h5py.File(demo_run / f"results/clips/{k}.h5", "r") as f:
-            nclip = f["frames"].shape[0]
+        nclip = read_clips(demo_run / f"results/clips/{k}.h5", frames=False)["n_clips"]
         with h5py.File(demo_run / f"results/embeddings/{k}.h5", "r") as f:
             emb = f["embeddings"]
             assert emb.dtype == np.float16 and emb.shape[0] == nclip and emb.shape[1] > 0

@@ -69,11 +69,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     s.add_argument("--no-video-info", action="store_true", help="do not read fps/frame counts")
     s.add_argument("--threads", type=int, default=8, help="threads reading video headers")
+    e = sub.add_parser("estimate", help="clips, GPU-hours and SLURM hours of the VLM stage")
+    e.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    e.add_argument(
+        "--coverage",
+        type=float,
+        default=0.3,
+        help="fraction of a session's duration in clips, for sessions without stage-1 "
+        "proposals (default 0.3)",
+    )
+    e.add_argument("--results", type=Path, default=Path("results"))
+    e.add_argument("--from-sheet", action="store_true", help="ignore stage-1 proposals")
+    e.add_argument("--model", default=None, help="model of the speed table (default: vlm.model)")
     args = ap.parse_args(argv)
     if args.cmd == "install-profile":
         print(install_profile(args.name, args.force))
     elif args.cmd == "sheet":
         return sheet_command(args)
+    elif args.cmd == "estimate":
+        return estimate_command(args)
     else:
         print(make_cohort(args.template, args.n, args.out))
     return 0
@@ -105,6 +119,56 @@ def sheet_command(args) -> int:
         return 1
     write_sheet(df, args.out)
     print(f"{args.out}: {len(df)} sessions", file=sys.stderr)
+    return 0
+
+
+def load_config(path: Path) -> dict:
+    """A config file with the schema's defaults filled into its sections (no checks)."""
+    import yaml
+
+    from .config import defaults
+
+    with open(path) as f:
+        cfg = yaml.safe_load(f) or {}
+    for section in ("proposals", "vlm", "classifier", "discover", "slurm"):
+        cfg[section] = {**defaults(section), **(cfg.get(section) or {})}
+    return cfg
+
+
+def estimate_command(args) -> int:
+    """``ethoflow estimate``: the VLM stage's cost per GPU kind, and the budget's trade-off."""
+    from . import estimate as est
+    from .errors import InputError
+    from .sheet import read_sheet
+
+    if not 0 <= args.coverage <= 1:
+        print("error: --coverage must be between 0 and 1", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_config(args.config)
+        sheet = read_sheet(cfg["sessions"])
+        sheet.index = sheet["subject"] + "/" + sheet["session"]
+        clips = est.cohort_clips(cfg, sheet, args.coverage, args.results, not args.from_sheet)
+        table = est.read_throughput()
+        model = args.model or est.model_key(cfg["vlm"]["model"], table)
+        out = est.estimate(cfg, clips, table=table, model=model)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(est.format_estimate(out, clips, model))
+    budget_h = cfg["vlm"].get("budget_gpu_hours")
+    if budget_h is not None and len(clips) and (clips["source"] == "proposals").all():
+        from .budget import cohort_inputs, tradeoff
+
+        windows, p_action = cohort_inputs(cfg, list(clips.index), args.results)
+        cost = est.seconds_per_clip(cfg, table=table)
+        t = tradeoff(windows, p_action, cost, budget_h * 3600)
+        gpu = est.gpu_kind(cfg, table)
+        for name, (covered, hours) in t.items():
+            print(
+                f"{name.replace('_', ' ')} ({gpu}): {covered:.1%} of the expected action "
+                f"frames in clips, {hours:.2f} GPU-h"
+            )
     return 0
 
 

@@ -222,6 +222,30 @@ def read_proposals(path: PathLike) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- clips
+CLIP_CODECS = ("jpeg", "raw")
+
+
+def encode_jpeg(frame: np.ndarray, quality: int = 90) -> np.ndarray:
+    """One ``[H, W, 3]`` uint8 frame as JPEG bytes (a uint8 array; Pillow, 4:2:0)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(frame)).save(buf, "JPEG", quality=int(quality))
+    return np.frombuffer(buf.getvalue(), np.uint8)
+
+
+def decode_jpeg(data: np.ndarray) -> np.ndarray:
+    """JPEG bytes -> ``[H, W, 3]`` uint8."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(np.asarray(data, np.uint8).tobytes())) as im:
+        return np.asarray(im.convert("RGB"))
+
+
 def write_clips(
     path: PathLike,
     clips,
@@ -230,46 +254,95 @@ def write_clips(
     frame_index: np.ndarray,
     frame_shape: tuple[int, int, int, int],
     attrs: dict,
+    codec: str = "raw",
+    jpeg_quality: int = 90,
 ) -> None:
     """One h5 per session: ``clips`` yields ``[F, H, W, 3]`` uint8 arrays, one per window,
-    written one gzip chunk per clip so no session is ever held in memory whole."""
+    written one at a time so no session is ever held in memory whole.
+
+    ``codec="raw"``: ``/frames`` u1 ``[N,F,H,W,3]``, one gzip chunk per clip.
+    ``codec="jpeg"``: ``/frames_jpeg`` variable-length u1 ``[N, F]``, one JPEG per frame;
+    attrs ``frame_codec`` (absent in older files = raw), ``jpeg_quality``, ``frame_shape``.
+    """
+    if codec not in CLIP_CODECS:
+        raise ValueError(f"clip codec must be one of {CLIP_CODECS}, got {codec!r}")
     n = len(start_frame)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        ds = f.create_dataset(
-            "frames",
-            shape=(n, *frame_shape),
-            dtype=np.uint8,
-            chunks=(1, *frame_shape) if n else None,
-            compression="gzip" if n else None,
-            compression_opts=1 if n else None,
-        )
+        if codec == "raw":
+            ds = f.create_dataset(
+                "frames",
+                shape=(n, *frame_shape),
+                dtype=np.uint8,
+                chunks=(1, *frame_shape) if n else None,
+                compression="gzip" if n else None,
+                compression_opts=1 if n else None,
+            )
+        else:
+            ds = f.create_dataset(
+                "frames_jpeg",
+                shape=(n, frame_shape[0]),
+                dtype=h5py.vlen_dtype(np.uint8),
+                chunks=(min(n, 64), frame_shape[0]) if n else None,
+            )
         for i, frames in enumerate(clips):
-            ds[i] = frames
+            if codec == "raw":
+                ds[i] = frames
+            else:
+                row = np.empty(len(frames), dtype=object)
+                row[:] = [encode_jpeg(fr, jpeg_quality) for fr in frames]
+                ds[i] = row
         f.create_dataset("start_frame", data=np.asarray(start_frame, np.int64))
         f.create_dataset("end_frame", data=np.asarray(end_frame, np.int64))
         f.create_dataset("frame_index", data=np.asarray(frame_index, np.int64))
         f.attrs.update(attrs)
+        f.attrs["frame_codec"] = codec
+        f.attrs["frame_shape"] = np.asarray(frame_shape, np.int64)
+        if codec == "jpeg":
+            f.attrs["jpeg_quality"] = int(jpeg_quality)
+
+
+def _clip_frames(f: h5py.File, index) -> np.ndarray:
+    """Frames ``[len(index), F, H, W, 3]`` u1 of the clips ``index`` of an open clips h5."""
+    if f.attrs.get("frame_codec", "raw") == "raw":
+        ds = f["frames"]
+        if isinstance(index, range) and len(index) == ds.shape[0]:
+            return ds[()]
+        return np.stack([ds[int(i)] for i in index]) if len(index) else ds[:0]
+    ds = f["frames_jpeg"]
+    shape = tuple(int(x) for x in f.attrs["frame_shape"])
+    out = np.empty((len(index), *shape), np.uint8)
+    for k, i in enumerate(index):
+        for j, data in enumerate(ds[int(i)]):
+            out[k, j] = decode_jpeg(data)
+    return out
+
+
+def _n_clips(f: h5py.File) -> int:
+    return int((f["frames"] if "frames" in f else f["frames_jpeg"]).shape[0])
 
 
 def read_clips(path: PathLike, frames: bool = True) -> dict:
-    """``frames [N,F,H,W,3]`` (unless ``frames=False``), windows, frame indices and attrs."""
+    """``frames [N,F,H,W,3]`` u1 (unless ``frames=False``; JPEG decoded back), windows, frame
+    indices and attrs (``frame_codec`` is ``raw`` for files written before it existed)."""
     with h5py.File(path, "r") as f:
+        n = _n_clips(f)
         out = {
             "start_frame": f["start_frame"][()],
             "end_frame": f["end_frame"][()],
             "frame_index": f["frame_index"][()],
-            "n_clips": int(f["frames"].shape[0]),
+            "n_clips": n,
+            "frame_codec": "raw",
             **{k: _scalar(f.attrs[k]) for k in f.attrs},
         }
         if frames:
-            out["frames"] = f["frames"][()]
+            out["frames"] = _clip_frames(f, range(n))
     return out
 
 
 def read_clip_frames(path: PathLike, index: list[int]) -> np.ndarray:
     """The frames of a few clips of a session, ``[len(index), F, H, W, 3]``."""
     with h5py.File(path, "r") as f:
-        return np.stack([f["frames"][i] for i in index]) if index else np.zeros((0,), np.uint8)
+        return _clip_frames(f, list(index)) if len(index) else np.zeros((0,), np.uint8)
 
 
 def read_clip_windows(path: PathLike, pose_h5: PathLike) -> pd.DataFrame:

@@ -3,7 +3,9 @@
 Candidates (config ``localizer.candidates``):
 
 - ``gbt``: gradient-boosted trees (scikit-learn's HistGradientBoosting) on the multi-scale
-  window features of ``window_features`` (time in seconds, lengths in body sizes or cm);
+  window features of ``window_features`` (time in seconds, lengths in body sizes or cm),
+  computed after resampling every session to one model rate (``model_fps``, 15 Hz); its
+  probabilities are interpolated back onto the session's own frames;
 - ``cnn``: the two-headed dilated temporal CNN of ``localizer`` on the ingest features.
 
 Validation: with two or more labelled recordings (train sessions grouped by their pose
@@ -76,13 +78,11 @@ class GBT:
     def __init__(self, n_classes: int, cfg: dict, seed: int):
         self.n_classes, self.cfg, self.seed = n_classes, cfg, seed
 
-    def fit(self, xs: list[np.ndarray], ys: list[np.ndarray], fps: list[float]) -> GBT:
+    def fit(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> GBT:
+        """Fit on model-rate features and labels of the sessions."""
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        # at most ~25 samples a second: neighbouring frames carry the same information
-        strides = [max(1, int(round(f / 25))) for f in fps]
-        x = np.concatenate([a[::s] for a, s in zip(xs, strides, strict=True)])
-        y = np.concatenate([b[::s] for b, s in zip(ys, strides, strict=True)])
+        x, y = np.concatenate(xs), np.concatenate(ys)
         self.classes_ = np.unique(y)
         self.model = None
         if len(self.classes_) > 1:
@@ -105,16 +105,58 @@ class GBT:
         return p
 
 
+def model_times(n_frames: int, fps: float, model_fps: float) -> np.ndarray:
+    """Session frame positions (fractional) of the model-rate samples of a session."""
+    n = max(1, int(np.floor((n_frames - 1) * model_fps / fps)) + 1) if n_frames else 0
+    return np.arange(n) * fps / model_fps
+
+
+def to_model_rate(pose, model_fps: float):
+    """The pose resampled to ``model_fps`` (linear interpolation of filled keypoints)."""
+    import dataclasses
+
+    from .speed_rule import _fill
+
+    pos = model_times(pose.n_frames, pose.fps, model_fps)
+    kp = _fill(np.asarray(pose.keypoints, np.float64))
+    flat = kp.reshape(len(kp), -1)
+    frames = np.arange(len(kp))
+    out = np.stack([np.interp(pos, frames, c) for c in flat.T], 1) if len(pos) else flat[:0]
+    return dataclasses.replace(
+        pose,
+        keypoints=out.reshape(len(pos), *kp.shape[1:]).astype(np.float32),
+        confidence=np.ones((len(pos), *kp.shape[1:3]), np.float32),
+        fps=float(model_fps),
+    )
+
+
+def to_session_frames(p: np.ndarray, n_frames: int, fps: float, model_fps: float) -> np.ndarray:
+    """Model-rate probabilities ``[M, C]`` mapped back onto the session's own frames."""
+    pos = model_times(n_frames, fps, model_fps)
+    frames = np.arange(n_frames)
+    if not len(pos):
+        return np.zeros((n_frames, p.shape[1]), np.float32)
+    return np.stack([np.interp(frames, pos, c) for c in p.T], 1).astype(np.float32)
+
+
 def gbt_features(pose, cfg: dict, px_per_cm: float | None) -> np.ndarray:
+    """Window features of a session at the model rate (``cfg["model_fps"]``)."""
+    m = to_model_rate(pose, float(cfg["model_fps"]))
     return window_features(
-        pose.keypoints,
-        pose.fps,
-        pose.keypoint_names,
-        pose.animal_ids,
+        m.keypoints,
+        m.fps,
+        m.keypoint_names,
+        m.animal_ids,
         px_per_cm=px_per_cm,
         windows_s=tuple(cfg["windows_s"]),
         standardize=bool(cfg["standardize"]),
     )[0]
+
+
+def labels_at_model_rate(y: np.ndarray, fps: float, model_fps: float) -> np.ndarray:
+    """The label of the nearest session frame of every model-rate sample."""
+    pos = model_times(len(y), fps, model_fps)
+    return np.asarray(y)[np.minimum(np.round(pos).astype(int), max(len(y) - 1, 0))]
 
 
 def train(
@@ -139,15 +181,32 @@ def train(
     log["folds"] = len(splits)
     scores, cnn_first = {}, None
     wf = None
+    mf = float(cfg["model_fps"])
+    ym = [labels_at_model_rate(y, f, mf) for y, f in zip(ys, fps, strict=True)]
+
+    def _at_model(ranges):
+        """Session-frame ranges as model-rate sample ranges."""
+        out = []
+        for i, s, e in ranges:
+            a = int(np.ceil(s * mf / fps[i] - 1e-9))
+            b = int(np.ceil(e * mf / fps[i] - 1e-9))
+            out.append((i, a, min(b, len(ym[i]))))
+        return out
+
     for cand in cfg["candidates"]:
         f1s = []
         for k, (fit, val) in enumerate(splits):
             yv = np.concatenate(_take(ys, val))
             if cand == "gbt":
                 wf = wf or [gbt_features(p, cfg, px_per_cm) for p in poses]
-                fit_fps = [fps[i] for i, _, _ in fit]
-                m = GBT(n_classes, cfg, seed).fit(_take(wf, fit), _take(ys, fit), fit_fps)
-                pred = np.concatenate([m.predict_proba(x).argmax(1) for x in _take(wf, val)])
+                mfit = _at_model(fit)
+                m = GBT(n_classes, cfg, seed).fit(_take(wf, mfit), _take(ym, mfit))
+                pred = np.concatenate(
+                    [
+                        to_session_frames(m.predict_proba(wf[i][a:b]), e - s, fps[i], mf).argmax(1)
+                        for (i, s, e), (_, a, b) in zip(val, _at_model(val), strict=True)
+                    ]
+                )
             else:
                 with tempfile.TemporaryDirectory() as tmp:
                     ck = Path(tmp) / "cnn.pt"
@@ -167,7 +226,7 @@ def train(
     log.update({"candidates": scores, "choice": choice})
     if choice == "gbt":
         wf = wf or [gbt_features(p, cfg, px_per_cm) for p in poses]
-        m = GBT(n_classes, cfg, seed).fit(wf, ys, fps)
+        m = GBT(n_classes, cfg, seed).fit(wf, ym)
         ckpt = {"kind": "gbt", "model": pickle.dumps(m), "cfg": cfg, "px_per_cm": px_per_cm}
         import torch
 
@@ -198,7 +257,10 @@ def predict(model, features: np.ndarray, pose) -> tuple[np.ndarray, np.ndarray]:
     """``p_action [T]``, ``p_class [T, C+1]`` of one session."""
     kind, net, ckpt = model
     if kind == "gbt":
+        mf = float(ckpt["cfg"]["model_fps"])
         p = net.predict_proba(gbt_features(pose, ckpt["cfg"], ckpt["px_per_cm"]))
+        p = to_session_frames(p, pose.n_frames, pose.fps, mf)
+        p /= np.maximum(p.sum(1, keepdims=True), 1e-9)
         return (1.0 - p[:, 0]).astype(np.float32), p
     from . import localizer
 

@@ -15,6 +15,8 @@ Hugging Face cache; set ``HF_HUB_OFFLINE=1`` on nodes without internet) or a loc
 
 from __future__ import annotations
 
+import copy
+import inspect
 import logging
 import os
 import queue
@@ -65,15 +67,21 @@ class VLM:
 
     def _inputs(self, conversations: list[list], suffixes: list[str] | None = None):
         """Tokenise conversations with their videos (qwen-vl-utils) into model inputs."""
-        from qwen_vl_utils import process_vision_info
-
         texts = [
             self.processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
             for c in conversations
         ]
         if suffixes is not None:
             texts = [t + s for t, s in zip(texts, suffixes, strict=True)]
+        return self._encode(texts, conversations)
+
+    def _encode(self, texts: list[str], conversations: list[list]):
+        """Tokenise ready texts with the videos of ``conversations`` (in order)."""
+        from qwen_vl_utils import process_vision_info
+
         _, videos, kwargs = process_vision_info(conversations, return_video_kwargs=True)
+        if not videos:
+            return self.processor(text=texts, padding=True, return_tensors="pt")
         kwargs = {k: v for k, v in (kwargs or {}).items() if k == "fps"}
         if isinstance(kwargs.get("fps"), list | tuple):  # one clip rate per job
             kwargs["fps"] = float(kwargs["fps"][0])
@@ -225,13 +233,34 @@ class VLM:
         candidates: list[str],
         exemplars: list[tuple[np.ndarray, str]] | None = None,
         batch_size: int = 4,
+        cached: bool = True,
     ) -> np.ndarray:
         """Log-likelihood of each candidate label as the answer: ``[N, C] f4``.
 
         The conversation shows every exemplar clip with its label as earlier turns, then the
         clip; each candidate (followed by the end-of-turn token) is scored as the answer, so
         every clip maps onto exactly one label and rare labels stay reachable.
+
+        ``cached`` (the default) runs the part shared by every clip (system turn, exemplar
+        turns with their videos, the prompt of the last turn) once, keeps its key-value cache,
+        runs each clip's video and the answer header once on a copy of it, and scores all
+        candidates together from that state: E + 1 video encodings per job of N clips
+        (E exemplars, one per clip after the first E) instead of (E + 1) x C per clip.
+        ``cached=False`` runs the full conversation once per candidate (the reference; same
+        scores up to float rounding, see ``tests/unit/test_vlm.py``).
         """
+        n_c = len(candidates)
+        if len(frames) == 0 or n_c == 0:
+            return np.zeros((len(frames), n_c), np.float32)
+        if cached:
+            scorer = _CachedScorer.build(self, frames[0], prompt, candidates, exemplars)
+            if scorer is not None:
+                return scorer.score(frames, batch_size)
+            log.warning("the cached prefix does not tokenise like the conversation: full path")
+        return self._score_labels_full(frames, prompt, candidates, exemplars, batch_size)
+
+    def _score_labels_full(self, frames, prompt, candidates, exemplars, batch_size) -> np.ndarray:
+        """The reference: the whole conversation once per clip and candidate."""
         import torch
 
         tok = self.processor.tokenizer
@@ -239,8 +268,6 @@ class VLM:
         n_ans = [len(tok(c + end, add_special_tokens=False)["input_ids"]) for c in candidates]
         n_c = len(candidates)
         scores = np.zeros((len(frames), n_c), np.float32)
-        if len(frames) == 0:
-            return scores
         per = max(1, int(batch_size) // n_c) if batch_size >= n_c else 1
 
         def make(lo, hi):
@@ -266,6 +293,221 @@ class VLM:
         for lo, hi, s in self._batched(len(frames), per, make, run, False):
             scores[lo:hi] = s
         return scores
+
+
+class _CachedScorer:
+    """Label scoring from a key-value cache of the shared prefix (``VLM.score_labels``).
+
+    The conversation's text is cut just before the clip's video (the last vision-start
+    token): the prefix (system turn, exemplar turns and their videos, the prompt of the last
+    turn) is the same for every clip of the job and runs once; the rest (the clip's video, the
+    end of the turn and the answer header) runs per clip on a copy of the prefix cache. The
+    candidates' tokens ride in the same forward, packed after the clip's tokens in its row, a
+    4-D attention mask keeping each candidate blind to the others (``_packed``); with
+    flash-attention-2, which takes no such mask, they run in a second forward on the clip's
+    cache repeated once per candidate (``_repeated``).
+
+    Qwen-VL's multimodal rope positions depend on the videos before a token, so positions are
+    not left to the model (which would restart them at the cache length): they come from the
+    model's own ``get_rope_index`` over the whole sequence (prefix + clip), sliced to the new
+    tokens, and the candidates continue the clip's last text position.
+    """
+
+    PACKED: bool | None = None  # None: packed unless flash-attention (tests force either)
+
+    def __init__(self, vlm, prompt, candidates, exemplars, cut, prefix):
+        self.vlm = vlm
+        self.prompt = prompt
+        self.exemplars = exemplars
+        self.cut = cut  # the clip's part of the conversation text
+        self.prefix = prefix  # processor output of the prefix (CPU)
+        tok = vlm.processor.tokenizer
+        end = "<|im_end|>"
+        self.cand = [tok(c + end, add_special_tokens=False)["input_ids"] for c in candidates]
+        self.n_c = len(candidates)
+        self.cache = None
+        net = vlm.model
+        self.base = getattr(net, "model", net)  # has get_rope_index
+        fwd = inspect.signature(net.forward).parameters
+        self.cache_kw = "cache" if "cache" in fwd else "past_key_values"
+        self.keep = "logits_to_keep" in fwd
+        self.rope_kw = set(inspect.signature(self.base.get_rope_index).parameters)
+        # candidates packed in one row need a 4-D mask, which flash-attention-2 cannot take
+        attn = getattr(net.config, "_attn_implementation", None) or vlm.meta.get("attn", "")
+        self.packed = "flash" not in str(attn) if self.PACKED is None else self.PACKED
+
+    @classmethod
+    def build(cls, vlm, clip0, prompt, candidates, exemplars):
+        """The scorer, or None when prefix + clip do not tokenise as the whole conversation."""
+        import torch
+
+        exemplars = list(exemplars or [])
+        conv = vlm._messages(clip0, prompt, exemplars)
+        text = vlm.processor.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+        tok = vlm.processor.tokenizer
+        start = tok.convert_ids_to_tokens(int(vlm.model.config.vision_start_token_id))
+        k = text.rfind(start)
+        if k < 0:
+            return None
+        prefix = vlm._encode([text[:k]], [conv[:-1]])
+        self = cls(vlm, prompt, candidates, exemplars, text[k:], prefix)
+        # the check, once per job: the pieces tokenise exactly like the whole conversation
+        whole = vlm._inputs([conv])["input_ids"]
+        parts = torch.cat([prefix["input_ids"], self._clip_inputs([clip0])["input_ids"]], 1)
+        return self if torch.equal(whole, parts) else None
+
+    def _clip_inputs(self, clips):
+        convs = [[{"role": "user", "content": [_video_item(c)]}] for c in clips]
+        return self.vlm._encode([self.cut] * len(clips), convs)
+
+    def _positions(self, clip):
+        """Rope positions ``[3, B, L_clip]`` of the clip tokens after the prefix."""
+        import torch
+
+        pre, n = self.prefix, clip["input_ids"].shape[0]
+        lp = pre["input_ids"].shape[1]
+        ids = torch.cat([pre["input_ids"].expand(n, -1), clip["input_ids"]], 1)
+        kw = {"input_ids": ids, "attention_mask": None, "image_grid_thw": None}
+        if "mm_token_type_ids" in clip:
+            mm = pre.get("mm_token_type_ids")
+            mm = torch.zeros_like(pre["input_ids"]) if mm is None else mm
+            kw["mm_token_type_ids"] = torch.cat([mm.expand(n, -1), clip["mm_token_type_ids"]], 1)
+        for key in ("video_grid_thw", "second_per_grid_ts"):
+            if key in clip:  # rows of the batch in order: the prefix's videos, then the clip's
+                own = clip[key].reshape(n, -1, *clip[key].shape[1:])
+                shared = pre.get(key)
+                rows = [own[b] if shared is None else torch.cat([shared, own[b]]) for b in range(n)]
+                kw[key] = torch.cat(rows)
+        kw = {k: v for k, v in kw.items() if k in self.rope_kw}
+        pos, _ = self.base.get_rope_index(**kw)
+        return pos[:, :, lp:], pos[:, :1, :lp]
+
+    def _forward(self, inputs: dict, positions, cache, keep: int = 1, mask=None):
+        """One forward on ``cache`` (grown in place or replaced): logits of the last ``keep``
+        positions (0: all) and the cache."""
+        args = self.vlm._to_device({k: v for k, v in inputs.items() if k != "attention_mask"})
+        args["position_ids"] = positions.to(self.vlm.device)
+        if mask is not None:
+            args["attention_mask"] = mask.to(self.vlm.device)
+        args[self.cache_kw] = cache
+        args["use_cache"] = True
+        if self.keep and keep:  # vocabulary logits of the positions scored only
+            args["logits_to_keep"] = keep
+        out = self.vlm.model(**args)
+        new = getattr(out, "cache", None)
+        return out.logits.float(), out.past_key_values if new is None else new
+
+    def _prefix_cache(self, first_clip: dict):  # under inference_mode (``score``)
+        """Run the prefix once (the first call), keep its cache."""
+        from transformers import DynamicCache
+
+        if self.cache is None:
+            _, pos = self._positions(first_clip)
+            cache = DynamicCache(config=self.vlm.model.config)
+            _, self.cache = self._forward(dict(self.prefix), pos, cache)
+        return self.cache
+
+    def score(self, frames: np.ndarray, batch_size: int) -> np.ndarray:
+        scores = np.zeros((len(frames), self.n_c), np.float32)
+        # packed: one row per clip, its memory is the clip's; repeated: one row per candidate
+        bs = max(1, int(batch_size))
+        per = bs if self.packed else max(1, bs // self.n_c)
+
+        def make(lo, hi):
+            inputs = self._clip_inputs([frames[i] for i in range(lo, hi)])
+            if not bool(inputs["attention_mask"].bool().all()):  # clips of unequal token counts
+                return [self._clip_inputs([frames[i]]) for i in range(lo, hi)]
+            return [inputs]
+
+        def run(groups):
+            return np.concatenate([self._score_group(g) for g in groups])
+
+        for lo, hi, s in self.vlm._batched(len(frames), per, make, run, False):
+            scores[lo:hi] = s
+        return scores
+
+    def _score_group(self, clip: dict) -> np.ndarray:
+        """Scores ``[B, C]`` of a batch of clips of equal token counts."""
+        import torch
+
+        with torch.inference_mode():
+            b = clip["input_ids"].shape[0]
+            pos, _ = self._positions(clip)
+            cache = copy.deepcopy(self._prefix_cache(clip))
+            if b > 1:
+                cache.batch_repeat_interleave(b)
+            if self.packed:
+                return self._packed(clip, pos, cache)
+            return self._repeated(clip, pos, cache)
+
+    def _packed(self, clip: dict, pos, cache) -> np.ndarray:
+        """One forward: the clip's tokens, then every candidate's tokens (but its last) as
+        separate blocks of the same row; a 4-D mask lets each block see the prefix, the clip
+        and its own earlier tokens only, and its positions continue from the clip's last."""
+        import torch
+
+        b, ls = clip["input_ids"].shape
+        lp = self.cache.get_seq_length()
+        blocks = [c[:-1] for c in self.cand]
+        tail = torch.tensor([t for bl in blocks for t in bl], dtype=torch.long)
+        n_t = len(tail)
+        block = torch.tensor([j for j, bl in enumerate(blocks) for _ in bl], dtype=torch.long)
+        step = torch.tensor([t + 1 for bl in blocks for t in range(len(bl))], dtype=torch.long)
+        q = ls + n_t
+        allowed = torch.zeros(q, lp + q, dtype=torch.bool)
+        allowed[:, :lp] = True
+        allowed[:ls, lp : lp + ls] = torch.ones(ls, ls, dtype=torch.bool).tril()
+        allowed[ls:, lp : lp + ls] = True
+        same = (block[:, None] == block[None, :]) & (step[None, :] <= step[:, None])
+        allowed[ls:, lp + ls :] = same
+        dtype = self.vlm.dtype
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+        inputs = dict(clip)
+        inputs["input_ids"] = torch.cat([clip["input_ids"], tail.expand(b, -1)], 1)
+        if "mm_token_type_ids" in clip:
+            zeros = torch.zeros(b, n_t, dtype=clip["mm_token_type_ids"].dtype)
+            inputs["mm_token_type_ids"] = torch.cat([clip["mm_token_type_ids"], zeros], 1)
+        positions = torch.cat([pos, pos[:, :, -1:] + step], 2)
+        logits, _ = self._forward(
+            inputs, positions, cache, keep=n_t + 1, mask=mask.expand(b, 1, -1, -1)
+        )
+        logp = torch.log_softmax(logits[:, -(n_t + 1) :], -1).cpu()  # [B, 1 + T, V]
+        first = torch.tensor([c[0] for c in self.cand])
+        total = logp[:, 0, first]  # [B, C]: each candidate's first token, after the clip
+        if n_t:
+            target = torch.tensor([t for c in self.cand for t in c[1:]], dtype=torch.long)
+            tok = logp[:, 1:].gather(-1, target.expand(b, -1).unsqueeze(-1))[..., 0]  # [B, T]
+            total = total.index_add(1, block, tok)
+        return total.numpy().astype(np.float32)
+
+    def _repeated(self, clip: dict, pos, cache) -> np.ndarray:
+        """Two forwards (for attention kernels without arbitrary masks: flash-attention-2):
+        the clip, then the candidates on the clip's cache repeated once per candidate."""
+        import torch
+
+        b = clip["input_ids"].shape[0]
+        n_c = self.n_c
+        k_max = max(len(c) for c in self.cand)
+        pad = self.vlm.processor.tokenizer.pad_token_id or 0
+        cand = torch.full((n_c, k_max), pad, dtype=torch.long)
+        for j, c in enumerate(self.cand):
+            cand[j, : len(c)] = torch.tensor(c)
+        logits, cache = self._forward(clip, pos, cache)
+        first = torch.tensor([c[0] for c in self.cand])
+        total = torch.log_softmax(logits[:, -1], -1).cpu()[:, first]  # [B, C]
+        if k_max > 1:
+            cache.batch_repeat_interleave(n_c)  # row b * C + j: clip b, candidate j
+            cpos = pos[:, :, -1:] + torch.arange(1, k_max)  # text positions go on one by one
+            ids = cand[:, :-1].repeat(b, 1)
+            logits, _ = self._forward(
+                {"input_ids": ids}, cpos.repeat_interleave(n_c, 1), cache, keep=0
+            )
+            logp = torch.log_softmax(logits, -1).cpu()  # [B*C, K-1, V]
+            tok = logp.gather(-1, cand[:, 1:].repeat(b, 1).unsqueeze(-1))[..., 0]  # [B*C, K-1]
+            lens = torch.tensor([len(c) for c in self.cand]).repeat(b)
+            valid = torch.arange(1, k_max)[None, :] < lens[:, None]
+            total = total + (tok * valid).sum(1).reshape(b, n_c)
+        return total.numpy().astype(np.float32)
 
 
 def _video_item(frames: np.ndarray) -> dict:

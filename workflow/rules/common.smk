@@ -7,6 +7,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from ethoflow import config as ethoflow_config
+from ethoflow import estimate as ethoflow_estimate
 from ethoflow import sheet as ethoflow_sheet
 from ethoflow.vocab import MODES, POSE_MODES, STAGE2_MODES, TRAINED_MODES
 
@@ -153,13 +154,27 @@ def gpu_gres(rule_name):
     return f"{name}:{kind}:{n}" if kind else f"{name}:{n}"
 
 
+def vlm_runtime(rule_name):
+    """Runtime (minutes) of a VLM job from its session's clip count, the GPU speed table and
+    vlm.runtime_margin / vlm.runtime_min (ethoflow.estimate.rule_runtime). Snakemake calls
+    it again just before it submits the job, when the clips exist; before that (a dry run),
+    or for a model the table does not list, it gives resources.<rule>.runtime."""
+    fallback = res(rule_name, "runtime")
+
+    def runtime(wildcards, input):
+        return ethoflow_estimate.rule_runtime(config, rule_name, input.clips, fallback)
+
+    return runtime
+
+
 def rule_resources(rule_name):
     """Cluster resources of a rule, all taken from config (never from its own directives).
     The SLURM executor plugin turns them into sbatch flags (-p, -t, --mem,
     --cpus-per-task, --gres, -A); none goes through slurm_extra, which the plugin
     refuses for the flags it manages."""
+    vlm = rule_name in VLM_RULES
     out = {
-        "runtime": res(rule_name, "runtime"),
+        "runtime": vlm_runtime(rule_name) if vlm else res(rule_name, "runtime"),
         "mem_mb": res(rule_name, "mem_mb"),
         "cpus_per_task": res(rule_name, "cpus"),
         "slurm_partition": partition(rule_name),

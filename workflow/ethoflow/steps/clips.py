@@ -34,4 +34,6 @@ def cut_clips(
         pose_fps=fps,
         fps_tolerance=cfg["fps_tolerance"],
         threads=threads,
+        codec=cfg.get("codec", "jpeg"),
+        jpeg_quality=cfg.get("jpeg_quality", 90),
     )

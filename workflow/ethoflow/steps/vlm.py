@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import results
 from ..atomic import atomic_path
-from ..classifiers import clip_labels
+from ..classifiers import clip_labels, clip_pose_features
 from ..icl import build_prompt, choose_exemplars
 from ..vocab import classes
 
@@ -84,12 +84,17 @@ def icl_exemplars(
     per_class: int,
     seed: int,
 ) -> None:
-    """Labelled exemplar clips for in-context classification, drawn from the train split."""
+    """Labelled exemplar clips for in-context classification, drawn from the train split,
+    chosen to cover each class in pose-feature space (``icl.choose_exemplars``)."""
+    windows = [results.read_clip_windows(c, ph) for c, ph in zip(clips, pose, strict=True)]
     clip_y = [
-        clip_labels(results.read_labels(lb, behaviors), results.read_clip_windows(c, ph))
-        for c, lb, ph in zip(clips, labels, pose, strict=True)
+        clip_labels(results.read_labels(lb, behaviors), w)
+        for lb, w in zip(labels, windows, strict=True)
     ]
-    chosen = choose_exemplars(clip_y, per_class, len(behaviors) + 1, seed)
+    feats = [
+        clip_pose_features(results.read_pose(ph)[1], w) for ph, w in zip(pose, windows, strict=True)
+    ]
+    chosen = choose_exemplars(clip_y, per_class, len(behaviors) + 1, seed, features=feats)
     vocab = classes(behaviors)
     frames = [results.read_clip_frames(clips[s], [i])[0] for s, i in chosen]
     results.write_icl_exemplars(
