@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .atomic import atomic_path
+from .atomic import save_torch
 from .config import defaults
 
 log = logging.getLogger(__name__)
@@ -209,8 +209,7 @@ def train(
         "n_classes": n_classes,
         "seed": seed,
     }
-    with atomic_path(out_path) as tmp:
-        torch.save(ckpt, tmp)
+    save_torch(ckpt, out_path)
     last = history[best[2]] if history else {}
     return {
         "epochs_run": len(history),

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import atomic_path, save_torch
 from .config import defaults
 from .window_features import window_features
 
@@ -228,10 +228,7 @@ def train(
         wf = wf or [gbt_features(p, cfg, px_per_cm) for p in poses]
         m = GBT(n_classes, cfg, seed).fit(wf, ym)
         ckpt = {"kind": "gbt", "model": pickle.dumps(m), "cfg": cfg, "px_per_cm": px_per_cm}
-        import torch
-
-        with atomic_path(out_path) as tmp:
-            torch.save(ckpt, tmp)
+        save_torch(ckpt, out_path)
     else:
         data, res = cnn_first
         with atomic_path(out_path) as tmp:
