@@ -2,6 +2,7 @@
 VLM job runtimes from clip counts; expectations computed by hand."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,8 @@ import yaml
 from ethoflow import cli, results
 from ethoflow import estimate as est
 from ethoflow.errors import InputError
+
+REPO = Path(__file__).resolve().parents[2]
 
 # speeds of a made-up GPU, simple enough to compute by hand
 TABLE = "gpu\tmodel\ttask\tclips_per_s\tsource\n" + "".join(
@@ -23,6 +26,16 @@ SHEET = [
     ("c", "s1", "x", "c.mp4", "c.h5", "3000", "10"),  # no stage 1: 300 s x 0.3 / 5 s = 18
     ("d", "s1", "x", "", "d.h5", "3000", "10"),  # pose only: no clips
 ]
+
+
+def _config_file(path, cfg: dict):
+    """A whole config as users write it: the shipped config.yaml with ``cfg``'s sections
+    merged in (the CLI checks it against the schema like the workflow does)."""
+    full = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    for key, value in cfg.items():
+        full[key] = {**full[key], **value} if isinstance(value, dict) else value
+    path.write_text(yaml.safe_dump(full))
+    return path
 
 
 def _cfg(sessions="sessions.tsv", **vlm):
@@ -171,7 +184,7 @@ def test_bad_table(tmp_path):
 def test_cli_estimate(cohort, tmp_path, capsys):
     sheet, res = cohort
     cfg = _cfg(sessions=tmp_path / "sessions.tsv", gpu_kind="v100")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    _config_file(tmp_path / "config.yaml", cfg)
     argv = ["estimate", "--config", str(tmp_path / "config.yaml"), "--results", str(res)]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
@@ -186,7 +199,7 @@ def test_cli_estimate_shows_the_budget_trade_off(cohort, tmp_path, capsys):
     sheet, res = cohort
     sheet.iloc[:2].to_csv(tmp_path / "staged.tsv", sep="\t", index=False)  # a and b
     cfg = _cfg(sessions=tmp_path / "staged.tsv", gpu_kind="v100", budget_gpu_hours=0)
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    _config_file(tmp_path / "config.yaml", cfg)
     argv = ["estimate", "--config", str(tmp_path / "config.yaml"), "--results", str(res)]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out

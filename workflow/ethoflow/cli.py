@@ -123,15 +123,17 @@ def sheet_command(args) -> int:
 
 
 def load_config(path: Path) -> dict:
-    """A config file with the schema's defaults filled into its sections (no checks)."""
+    """A config file checked and completed exactly as the workflow does it: unknown keys and
+    bad values are errors, and the schema's defaults are filled in."""
     import yaml
+    from snakemake.utils import validate
 
-    from .config import defaults
+    from .config import SCHEMA, check_config
 
     with open(path) as f:
         cfg = yaml.safe_load(f) or {}
-    for section in ("proposals", "vlm", "classifier", "discover", "slurm"):
-        cfg[section] = {**defaults(section), **(cfg.get(section) or {})}
+    check_config(cfg, source=str(path))
+    validate(cfg, str(SCHEMA))
     return cfg
 
 
@@ -156,7 +158,7 @@ def estimate_command(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(est.format_estimate(out, clips, model))
-    budget_h = cfg["vlm"].get("budget_gpu_hours")
+    budget_h = cfg["vlm"]["budget_gpu_hours"]
     if budget_h is not None and len(clips) and (clips["source"] == "proposals").all():
         from .budget import cohort_inputs, tradeoff
 

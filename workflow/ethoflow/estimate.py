@@ -81,10 +81,10 @@ def gpu_kind(cfg: dict, table: pd.DataFrame | None = None) -> str:
     """The GPU kind of the VLM jobs: ``slurm.gpu_type`` when the table knows it (the GPU
     SLURM is asked for), else ``vlm.gpu_kind`` (default ``v100``: Great Lakes' ``gpu``)."""
     table = read_throughput() if table is None else table
-    asked = str(cfg.get("slurm", {}).get("gpu_type", "") or "").lower()
+    asked = str(cfg["slurm"]["gpu_type"] or "").lower()
     if asked and asked in set(table.gpu):
         return asked
-    return str(cfg["vlm"].get("gpu_kind", "v100")).lower()
+    return str(cfg["vlm"]["gpu_kind"]).lower()
 
 
 def vlm_tasks(cfg: dict) -> list[str]:
@@ -93,9 +93,9 @@ def vlm_tasks(cfg: dict) -> list[str]:
 
     modes = set(cfg["classifier"]["modes"])
     out = []
-    if modes & set(TRAINED_MODES) or cfg.get("discover", {}).get("enabled", True):
+    if modes & set(TRAINED_MODES) or cfg["discover"]["enabled"]:
         out.append("embed")
-    if cfg["vlm"].get("describe", True):
+    if cfg["vlm"]["describe"]:
         out.append("describe")
     if "icl" in modes:
         out.append("icl")
@@ -141,7 +141,7 @@ def rule_runtime(
     except (OSError, KeyError):
         return int(fallback)
     vlm = cfg["vlm"]
-    return job_minutes(n, rate, vlm.get("runtime_margin", 2.0), vlm.get("runtime_min", 10))
+    return job_minutes(n, rate, vlm["runtime_margin"], vlm["runtime_min"])
 
 
 # ---------------------------------------------------------------- clips of a cohort
@@ -248,7 +248,7 @@ def estimate(
         listed = sorted(set(table.gpu[table.model == key]) - set(GPU_KINDS))
         gpus = [*GPU_KINDS, *listed]
     vlm = cfg["vlm"]
-    margin, minimum = vlm.get("runtime_margin", 2.0), vlm.get("runtime_min", 10)
+    margin, minimum = vlm["runtime_margin"], vlm["runtime_min"]
     per_session = clips["clips"].astype(int).tolist()
     rows = []
     for gpu in gpus:

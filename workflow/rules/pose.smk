@@ -45,6 +45,6 @@ rule labels:
         behaviors=lambda wc: setup_cfg(wc)["behaviors"],
         setup=setup_pose_cfg,
         kinematic=config["kinematic_labels"],
-        behavior_map=lambda wc: setup_cfg(wc).get("behavior_map", {}),
+        behavior_map=lambda wc: setup_cfg(wc)["behavior_map"],
     script:
         "../scripts/labels.py"
