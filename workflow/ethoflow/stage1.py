@@ -4,7 +4,7 @@ Candidates (config ``localizer.candidates``):
 
 - ``gbt``: gradient-boosted trees (scikit-learn's HistGradientBoosting) on the multi-scale
   window features of ``window_features`` (time in seconds, lengths in body sizes or cm),
-  computed after resampling every session to one model rate (``model_fps``, 15 Hz); its
+  computed after resampling every session to one model rate (``model_fps``, 10 Hz); its
   probabilities are interpolated back onto the session's own frames;
 - ``cnn``: the two-headed dilated temporal CNN of ``localizer`` on the ingest features.
 
