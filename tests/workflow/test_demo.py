@@ -137,7 +137,9 @@ def test_behavior_vectors(demo_run):
             # the same bouts in the BORIS aggregated-events table (read as pandas reads it)
             bo = pd.read_csv(demo_run / f"results/behavior/{mode}/{k}.boris.csv")
             assert len(bo) == len(ev) and set(bo["Behavior type"]) <= {"STATE"}
-            np.testing.assert_allclose(bo["Start (s)"], ev.start_s, atol=1e-3)
+            np.testing.assert_allclose(
+                bo["Start (s)"].to_numpy(float), ev.start_s.to_numpy(float), atol=1e-3
+            )
 
 
 def test_metrics_and_summary(demo_run):
