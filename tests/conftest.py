@@ -47,3 +47,26 @@ def profile_env(tmp_path):
         return env
 
     return make
+
+
+@pytest.fixture(scope="session")
+def freezing_recording():
+    """The real BehaviorDEPOT freezing recording, repaired as ingest does it: ``(pose, labels)``
+    with labels 1 = freezing, 0 = other, 6,000 frames at 50 fps."""
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    from ethoflow import pose_io, repair
+
+    repo = Path(__file__).resolve().parents[1]
+    data = repo / "tests/data/behaviordepot_freezing"
+    setup = yaml.safe_load((repo / "config/config.yaml").read_text())["setups"]["fearcond"]
+    p = pose_io.load_pose(
+        data / "demo1_tracking.csv", fps=50, skeleton=setup["skeleton"], animals=setup["animals"]
+    )
+    p, _ = repair.repair_pose(p, 0.4, 15)
+    y = (pd.read_csv(data / "demo1_freezing_labels.csv").behavior == "freezing").to_numpy()
+    return p, y.astype(np.int64)

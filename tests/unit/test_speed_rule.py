@@ -4,11 +4,10 @@ search, and the baseline it sets on the real BehaviorDEPOT freezing labels."""
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
-from ethoflow import pose_io, repair, speed_rule
+from ethoflow import speed_rule
 
 REPO = Path(__file__).resolve().parents[2]
 CFG = yaml.safe_load((REPO / "config/config.yaml").read_text())
@@ -65,14 +64,9 @@ def test_direction_from_the_behavior_name():
 
 
 @pytest.fixture(scope="module")
-def freezing():
-    st = CFG["setups"]["fearcond"]
-    p = pose_io.load_pose(
-        DATA / "demo1_tracking.csv", fps=50, skeleton=st["skeleton"], animals=st["animals"]
-    )
-    p, _ = repair.repair_pose(p, 0.4, 15)
-    y = (pd.read_csv(DATA / "demo1_freezing_labels.csv").behavior == "freezing").to_numpy()
-    return p.keypoints, y.astype(int)
+def freezing(freezing_recording):
+    p, y = freezing_recording
+    return p.keypoints, y
 
 
 def f1(y, pred):

@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from ethoflow import features, localizer, pose_io, proposals, repair
+from ethoflow import features, localizer, proposals
 
 REPO = Path(__file__).resolve().parents[2]
 CFG = yaml.safe_load((REPO / "config/config.yaml").read_text())
@@ -16,15 +16,10 @@ DATA = REPO / "tests/data/behaviordepot_freezing"
 
 
 @pytest.fixture(scope="module")
-def freezing():
-    st = CFG["setups"]["fearcond"]
-    p = pose_io.load_pose(
-        DATA / "demo1_tracking.csv", fps=50, skeleton=st["skeleton"], animals=st["animals"]
-    )
-    p, _ = repair.repair_pose(p, 0.4, 15)
+def freezing(freezing_recording):
+    p, y = freezing_recording
     x, names = features.compute_features(p, {**CFG["features"], "head": "Nose", "tail": "Tailbase"})
-    y = (pd.read_csv(DATA / "demo1_freezing_labels.csv").behavior == "freezing").to_numpy()
-    return x, y.astype(np.int64), names
+    return x, y, names
 
 
 def f1(y, pred):
@@ -169,7 +164,9 @@ def _shifted(pose, fps_out, scale, jitter, seed=0):
     return shifted, np.minimum(np.round(t_out * pose.fps).astype(int), pose.n_frames - 1)
 
 
-def test_chosen_stage1_model_beats_the_kinematic_rule_and_holds_up_on_other_rigs(tmp_path):
+def test_chosen_stage1_model_beats_the_kinematic_rule_and_holds_up_on_other_rigs(
+    tmp_path, freezing_recording
+):
     """Minute 1 -> minute 2 of the real freezing labels, then minute 2 resampled to 30 and
     25 fps at half the pixel scale with keypoint jitter and renamed keypoints."""
     import dataclasses
@@ -177,13 +174,7 @@ def test_chosen_stage1_model_beats_the_kinematic_rule_and_holds_up_on_other_rigs
     from ethoflow import speed_rule, stage1
 
     torch.set_num_threads(1)
-    st = CFG["setups"]["fearcond"]
-    p = pose_io.load_pose(
-        DATA / "demo1_tracking.csv", fps=50, skeleton=st["skeleton"], animals=st["animals"]
-    )
-    p, _ = repair.repair_pose(p, 0.4, 15)
-    y = (pd.read_csv(DATA / "demo1_freezing_labels.csv").behavior == "freezing").to_numpy()
-    y = y.astype(np.int64)
+    p, y = freezing_recording
     x, _ = features.compute_features(p, {"head": "Nose", "tail": "Tailbase"})
 
     def cut(a, b):

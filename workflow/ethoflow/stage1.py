@@ -15,8 +15,9 @@ scored by macro F1 over the behaviors on the held-out frames. The winner is refi
 the train data (gbt) or kept as fitted on the first fold's fit part (cnn, which holds out
 its own early-stopping blocks). Candidates, scores and the choice go in the training log.
 
-The checkpoint (``localizer.pt``) is one torch-saved dict with ``kind`` = ``gbt`` or
-``cnn``; :func:`load` and :func:`predict` serve both.
+The checkpoint (``localizer.pt``) is the CNN's torch archive, or for ``gbt`` a pickled dict
+(``kind``, the fitted trees, the config); :func:`load` tells them apart by the zip
+signature and :func:`predict` serves both.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path, save_torch
+from .atomic import atomic_path
 from .config import defaults
 from .window_features import window_features
 
@@ -228,7 +229,8 @@ def train(
         wf = wf or [gbt_features(p, cfg, px_per_cm) for p in poses]
         m = GBT(n_classes, cfg, seed).fit(wf, ym)
         ckpt = {"kind": "gbt", "model": pickle.dumps(m), "cfg": cfg, "px_per_cm": px_per_cm}
-        save_torch(ckpt, out_path)
+        with atomic_path(out_path) as tmp:  # a plain pickle: predicting needs no torch
+            tmp.write_bytes(pickle.dumps(ckpt, protocol=5))
     else:
         data, res = cnn_first
         with atomic_path(out_path) as tmp:
@@ -239,14 +241,16 @@ def train(
 
 
 def load(path: str | os.PathLike):
-    """``("gbt", GBT, ckpt)`` or ``("cnn", TemporalCNN, None)``."""
-    import torch
-
+    """``("gbt", GBT, ckpt)`` or ``("cnn", TemporalCNN, None)``; torch is imported only for
+    a CNN checkpoint (a zip archive), so a gbt job starts without it."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head != b"PK":
+        with open(path, "rb") as f:
+            ckpt = pickle.load(f)
+        return "gbt", pickle.loads(ckpt["model"]), ckpt
     from . import localizer
 
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    if ckpt.get("kind") == "gbt":
-        return "gbt", pickle.loads(ckpt["model"]), ckpt
     return "cnn", localizer.load(path), None
 
 

@@ -57,13 +57,15 @@ def localize(
     pose_h5: str, model: str, stage1: str, proposals: str, cfg: dict, threads: int = 1
 ) -> None:
     """Frame probabilities of the stage-1 model and the action proposals of one session."""
-    import torch
-
     from .. import stage1 as stage1_model
 
-    torch.set_num_threads(max(1, threads))
+    fitted = stage1_model.load(model)
+    if fitted[0] == "cnn":
+        import torch
+
+        torch.set_num_threads(max(1, threads))
     pose, feats, _ = results.read_pose(pose_h5)
-    p_action, p_class = stage1_model.predict(stage1_model.load(model), feats, pose)
+    p_action, p_class = stage1_model.predict(fitted, feats, pose)
     fps = float(pose.fps)
     props = make_proposals(p_action, fps, cfg)
     results.write_stage1(stage1, p_action, p_class, fps, model)
