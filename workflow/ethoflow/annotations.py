@@ -94,9 +94,13 @@ def _detect(path: Path, df: pd.DataFrame | None) -> str:
     return "onehot_csv"
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_delimited(path: str | os.PathLike, what: str, kind: str) -> pd.DataFrame:
+    """A small CSV or TSV (the separator sniffed from its first line) as strings, or an
+    InputError naming the file: ``{what} file not found``, ``empty file`` or
+    ``not a readable {kind}``."""
+    path = Path(path)
     if not path.is_file():
-        raise InputError(path, "annotation file not found")
+        raise InputError(path, f"{what} file not found")
     if path.stat().st_size == 0:
         raise InputError(path, "empty file")
     with open(path, encoding="utf-8", errors="replace") as fh:
@@ -104,7 +108,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(path, f"not a readable annotation CSV: {err}") from err
+        raise InputError(path, f"not a readable {kind}: {err}") from err
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return read_delimited(path, "annotation", "annotation CSV")
 
 
 def _int_col(path: Path, series: pd.Series, what: str) -> np.ndarray:

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .annotations import read_delimited
 from .errors import InputError
 from .sheet import COLUMNS as SHEET_COLUMNS
 
@@ -414,16 +415,7 @@ META_COLUMNS += ("start_frame", "end_frame")
 def read_metadata(path: str | os.PathLike) -> pd.DataFrame:
     """The metadata CSV/TSV: a ``video`` column (stem, file name or path) plus any sheet column."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "metadata file not found")
-    if path.stat().st_size == 0:
-        raise InputError(path, "empty file")
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        sep = "\t" if "\t" in fh.readline() else ","
-    try:
-        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(path, f"not a readable metadata table: {err}") from err
+    df = read_delimited(path, "metadata", "metadata table")
     df.columns = [c.strip().lower() for c in df.columns]
     key = next((c for c in ("video", "stem", "file") if c in df.columns), None)
     if key is None:
