@@ -28,7 +28,7 @@ RULE_BEHAVIORS = ("contact", "locomotion", "immobile")
 DEFAULTS = defaults("kinematic_labels")  # the config schema's `kinematic_labels` defaults
 
 
-def _fill_nan(x: np.ndarray) -> np.ndarray:
+def fill_nan(x: np.ndarray) -> np.ndarray:
     """Linear interpolation over time (axis 0) of every column; all-NaN columns become 0."""
     flat = x.reshape(x.shape[0], -1).copy()
     t = np.arange(flat.shape[0])
@@ -91,7 +91,7 @@ def kinematic_labels(
     for name in (head, tail):
         if name not in keypoint_names:
             raise InputError(source, f"keypoint {name!r} (setup head/tail) not in the skeleton")
-    kp = _fill_nan(np.asarray(keypoints, dtype=np.float64))
+    kp = fill_nan(np.asarray(keypoints, dtype=np.float64))
     n_frames, n_animals = kp.shape[:2]
     bl = body_length(kp, keypoint_names.index(head), keypoint_names.index(tail))
     centroid = kp.mean(axis=2)  # [T, A, 2]

@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 
 from .config import defaults
+from .kinematic import fill_nan
 
 DEFAULTS = defaults("kinematic_baseline")  # the config schema's defaults
 SLOW = ("freez", "immob", "still", "rest", "sleep", "quiet")
@@ -36,17 +37,6 @@ def direction(behavior: str) -> str | None:
     if any(w in name for w in FAST):
         return "above"
     return None
-
-
-def _fill(x: np.ndarray) -> np.ndarray:
-    """Linear interpolation over time of every column; all-missing columns become 0."""
-    flat = x.reshape(len(x), -1).astype(np.float64)
-    t = np.arange(len(x))
-    for j in range(flat.shape[1]):
-        ok = np.isfinite(flat[:, j])
-        if not ok.all():
-            flat[:, j] = np.interp(t, t[ok], flat[ok, j]) if ok.any() else 0.0
-    return flat.reshape(x.shape)
 
 
 def body_size(keypoints: np.ndarray) -> float:
@@ -92,7 +82,7 @@ def keypoint_speed(
     that time, not its frame-to-frame displacement: tracking jitter then adds the same speed
     at any frame rate, and so does resampling, where frame-to-frame speeds grow with the fps.
     """
-    kp = _fill(np.asarray(keypoints, np.float64))
+    kp = fill_nan(np.asarray(keypoints, np.float64))
     v = lag_speed(kp, fps, smooth_s).mean(axis=2)  # [T, A]
     unit = px_per_cm if px_per_cm else body_size(keypoints)
     return (v.max(axis=1) if v.shape[1] else np.zeros(len(kp))) / unit

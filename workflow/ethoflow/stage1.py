@@ -116,10 +116,10 @@ def to_model_rate(pose, model_fps: float):
     """The pose resampled to ``model_fps`` (linear interpolation of filled keypoints)."""
     import dataclasses
 
-    from .speed_rule import _fill
+    from .kinematic import fill_nan
 
     pos = model_times(pose.n_frames, pose.fps, model_fps)
-    kp = _fill(np.asarray(pose.keypoints, np.float64))
+    kp = fill_nan(np.asarray(pose.keypoints, np.float64))
     flat = kp.reshape(len(kp), -1)
     frames = np.arange(len(kp))
     out = np.stack([np.interp(pos, frames, c) for c in flat.T], 1) if len(pos) else flat[:0]

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .speed_rule import _fill, body_size, lag_speed
+from .kinematic import fill_nan
+from .speed_rule import body_size, lag_speed
 
 LAGS_S = (0.2, 0.5, 1.0)
 EPS = 1e-3
@@ -49,7 +50,7 @@ def window_features(
     """Features ``f4 [T, F]`` and their names (see the module docstring)."""
     raw = np.asarray(keypoints, np.float64)
     t, a, k, _ = raw.shape
-    kp = _fill(raw)
+    kp = fill_nan(raw)
     unit = px_per_cm if px_per_cm else body_size(raw)
     cols, names = [], []
     centroids = kp.mean(axis=2)
