@@ -55,13 +55,12 @@ def window_features(
     cols, names = [], []
     centroids = kp.mean(axis=2)
     for i, an in enumerate(animal_ids):
-        v = lag_speed(kp[:, i], fps, LAGS_S[0]) / unit
+        v = {lag: lag_speed(kp[:, i], fps, lag) / unit for lag in LAGS_S}  # [T, K] each
         for j, kn in enumerate(keypoint_names):
-            cols.append(np.log(v[:, j] + EPS))
+            cols.append(np.log(v[LAGS_S[0]][:, j] + EPS))
             names.append(f"{an}_{kn}_logspeed")
         for lag in LAGS_S:
-            m = (lag_speed(kp[:, i], fps, lag) / unit).mean(1)
-            cols.append(np.log(m + EPS))
+            cols.append(np.log(v[lag].mean(1) + EPS))
             names.append(f"{an}_logspeed_{lag:g}s")
         rg = np.sqrt(((kp[:, i] - centroids[:, i, None]) ** 2).sum(-1).mean(1)) / unit
         cols.append(np.log(rg + EPS))

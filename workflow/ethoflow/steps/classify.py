@@ -87,7 +87,8 @@ def classify(
     icl: str | None = None,
 ) -> None:
     """Per-frame behavior vector of one session in one classification mode."""
-    fps = float(results.read_pose_attrs(pose_h5)["fps"])
+    attrs = results.read_pose_attrs(pose_h5)
+    fps = float(attrs["fps"])
     if mode == "kinematic":
         with open(model) as f:
             fitted = json.load(f)
@@ -96,7 +97,7 @@ def classify(
     elif mode == "pose":
         probs = classifiers.smooth_probs(results.read_stage1(stage1)["p_class"], smoothing_frames)
     else:
-        n_frames = results.read_pose_attrs(pose_h5)["n_frames"]
+        n_frames = attrs["n_frames"]
         if mode == "icl":
             windows = results.read_clip_windows(clips, pose_h5)
             clip_probs = classifiers.icl_probs(results.read_icl_scores(icl))

@@ -141,12 +141,14 @@ def report(
     """The self-contained HTML report of the cohort."""
     rows = _rows(sheet)
     by_key = dict(zip(session_keys, behavior, strict=True))
+    labels = {}  # label codes of every session's primary behavior table, read once
     ethograms = {}
     for setup in dict.fromkeys(r["setup"] for r in rows.values()):
         tracks, fps = {}, 1.0
         for k in (k for k in session_keys if rows[k]["setup"] == setup):
             b = results.read_behavior(by_key[k], behaviors[setup])
-            tracks[k], fps = b["labels"].astype(float), b["fps"]
+            labels[k], fps = b["labels"], b["fps"]
+            tracks[k] = labels[k].astype(float)
         ethograms[setup] = (tracks, fps, behaviors[setup])
     examples = None
     if clips:
@@ -154,7 +156,7 @@ def report(
         video_keys = [k for k in session_keys if rows[k]["video"]]
         for k, c, pose_h5 in zip(video_keys, clips, pose, strict=True):
             vocab = classes(behaviors[rows[k]["setup"]])
-            names = np.asarray(vocab)[results.read_behavior(by_key[k], vocab[1:])["labels"]]
+            names = np.asarray(vocab)[labels[k]]
             found = example_clips(
                 names,
                 results.read_clip_windows(c, pose_h5),
