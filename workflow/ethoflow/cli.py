@@ -81,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--results", type=Path, default=Path("results"))
     e.add_argument("--from-sheet", action="store_true", help="ignore stage-1 proposals")
     e.add_argument("--model", default=None, help="model of the speed table (default: vlm.model)")
+    r = sub.add_parser("review", help="web app to check and correct predicted bouts")
+    r.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    r.add_argument("--port", type=int, default=8765)
+    r.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost)")
+    r.add_argument("--reviewer", default="", help="name saved with corrections (default: $USER)")
     args = ap.parse_args(argv)
     if args.cmd == "install-profile":
         print(install_profile(args.name, args.force))
@@ -88,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return sheet_command(args)
     elif args.cmd == "estimate":
         return estimate_command(args)
+    elif args.cmd == "review":
+        return review_command(args)
     else:
         print(make_cohort(args.template, args.n, args.out))
     return 0
@@ -119,6 +126,23 @@ def sheet_command(args) -> int:
         return 1
     write_sheet(df, args.out)
     print(f"{args.out}: {len(df)} sessions", file=sys.stderr)
+    return 0
+
+
+def review_command(args) -> int:
+    """``ethoflow review``: serve the review app over the run in the current directory."""
+    import getpass
+
+    from .errors import InputError
+    from .review.app import serve
+    from .review.store import open_run
+
+    try:
+        store = open_run(args.config, reviewer=args.reviewer or getpass.getuser())
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    serve(store, host=args.host, port=args.port)
     return 0
 
 
