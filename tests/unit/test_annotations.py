@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ethoflow.annotations import load_annotations
+from ethoflow.annotations import OVERHANG_S, load_annotations
 from ethoflow.errors import InputError
 from ethoflow.results import read_labels, write_labels
 
@@ -98,3 +98,28 @@ def test_write_read_roundtrip(tmp_path):
     with pytest.raises(ValueError):
         write_labels(tmp_path / "labels" / "bad.csv", np.array([0, 3]), behaviors)
     assert [p.name for p in out.parent.iterdir()] == ["s.csv"]
+
+
+@pytest.mark.parametrize("kind", ["frame_csv", "events_csv", "onehot_csv"])
+def test_annotations_past_the_pose_beyond_one_second_are_an_error(tmp_path, kind):
+    """At 10 fps, 1 s = 10 frames of slack past a 100-frame pose; 15 frames is an error."""
+    p = tmp_path / "lab.csv"
+    for last, fails in ((109, False), (114, True)):
+        if kind == "frame_csv":
+            p.write_text(f"frame,behavior\n3,groom\n{last},groom\n")
+        elif kind == "events_csv":
+            p.write_text(f"behavior,start_s,stop_s\ngroom,0.3,{(last + 1) / 10}\n")
+        else:
+            p.write_text(f"frame,groom\n3,1\n{last},1\n")
+        if not fails:
+            y = load_annotations(p, 100, ["groom"], fps=10, overhang_s=OVERHANG_S)
+            assert y[3] == 1 and len(y) == 100
+            continue
+        with pytest.raises(InputError) as err:
+            load_annotations(p, 100, ["groom"], fps=10, overhang_s=OVERHANG_S)
+        assert str(err.value).startswith(
+            f"{p}: annotations reach frame 115 but the pose has 100 frames: 15 frames (1.5 s at "
+            "10 fps) longer than the pose, beyond the tolerance of 1 s"
+        )
+        # without a limit (direct callers) they are cut, as before
+        assert len(load_annotations(p, 100, ["groom"], fps=10)) == 100

@@ -303,3 +303,27 @@ def test_labels_step_maps_boris_behaviors(tmp_path):
     y = read_labels(out, setup["behaviors"])
     assert len(y) == 4000  # frames 1000..4999 of the recording
     assert np.flatnonzero(y).tolist() == list(range(1500 - 1000, 1625 - 1000))
+
+
+def test_the_session_subject_picks_its_events(tmp_path, ev):
+    """Several subjects in one file: the sheet's subject (case aside) takes its own events; a
+    one-animal session whose subject the file lacks is an error; a multi-animal one takes all."""
+    path = write_aggregated_export(ev, tmp_path / "agg.csv")
+
+    def load(**kw):
+        return load_annotations(path, N, BEHAVIORS, FPS, behavior_map=BMAP, **kw)
+
+    want = expected_labels(ev, subjects=["resident"])
+    np.testing.assert_array_equal(load(subject="resident", n_animals=1), want)
+    np.testing.assert_array_equal(load(subject="Resident", n_animals=1), want)
+    np.testing.assert_array_equal(load(subject="cage3", n_animals=2), expected_labels(ev))
+    np.testing.assert_array_equal(
+        load(subject="resident", subjects=["*"], n_animals=1), expected_labels(ev)
+    )
+    with pytest.raises(InputError) as err:
+        load(subject="cage3", n_animals=1)
+    assert str(err.value) == (
+        f"{path}: holds the events of 2 subjects ['intruder', 'resident'], none named like the "
+        "session's subject 'cage3': name the ones of this session in the sheet's "
+        "annotation_subjects column (';'-separated, '*' for all)"
+    )

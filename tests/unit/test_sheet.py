@@ -277,3 +277,163 @@ def test_a_frame_built_elsewhere_is_checked_by_row(tmp_path):
     df.loc[0, "split"] = "val"
     with pytest.raises(InputError, match=r"x.tsv, row 1 \(m1/s1\), column split: unknown split"):
         check_sheet(df, "x.tsv", SETUPS)
+
+
+# ---------------------------------------------------------------- what file headers tell
+MABE = REPO / "tests/data/mabe22_triplet/EGS8X2MN4SSUGFWAV976.h5"  # 1800 rows
+MABE_VIDEO = REPO / "tests/data/mabe22_triplet/EGS8X2MN4SSUGFWAV976.mp4"  # 1801 frames, 30 fps
+OF_VIDEO = REPO / "tests/data/dlc_openfield/m3v1mp4.mp4"  # 2330 frames, 30 fps
+WIDE = FULL + "\tfps\tpx_per_cm"
+
+
+def test_file_headers_stop_bad_sessions_before_any_job(tmp_path):
+    """Frame ranges past the video or the pose, sheet fps against the video, pose against
+    video length, the pose format, and skeleton keypoints (the head/tail named) the pose file
+    lacks: all found from headers, each with its line, session, column and file."""
+    rows = [
+        f"m1\ts1\topenfield\t{OF_VIDEO}\t{POSE}\tdlc_csv\t\ttrain\tA\t\t\t30\t",
+        f"m1\ts2\topenfield\t{OF_VIDEO}\t{POSE}\tdlc_csv\t\ttrain\tA\t\t\t25\t",
+        f"m1\ts3\topenfield\t{OF_VIDEO}\t{POSE}\tdlc_csv\t\ttrain\tA\t0\t2400\t\t",
+        f"m2\ts1\ttriplet\t\t{MABE}\tdlc_h5\t\ttrain\tA\t0\t1900\t\t",
+        f"m2\ts2\topenfield\t\t{MABE}\tauto\t\ttrain\tA\t\t\t\t",
+        f"m2\ts3\ttriplet\t\t{MABE}\tdlc_csv\t\ttrain\tA\t\t\t\t",
+        f"m2\ts4\ttriplet\t{OF_VIDEO}\t{MABE}\tdlc_h5\t\ttrain\tA\t\t\t\t",
+        f"m2\ts5\ttriplet\t{MABE_VIDEO}\t{MABE}\tdlc_h5\t\ttrain\tA\t1200\t\t0\tabc",
+    ]
+    p = write(tmp_path, rows, WIDE)
+    with pytest.raises(InputError) as err:
+        check_sheet(read_sheet(p), p, SETUPS, length_tolerance=3, fps_tolerance=0.01)
+    got = [ln.strip() for ln in str(err.value).splitlines()[1:]]
+    skeleton = SETUPS["openfield"]["skeleton"]
+    names = SETUPS["triplet"]["skeleton"]
+    assert got == [
+        f"{p}, line 3 (m1/s2), column fps: fps 25 but the video ({OF_VIDEO}) runs at 30.000 "
+        "fps (beyond clips.fps_tolerance 0.01)",
+        f"{p}, line 4 (m1/s3), column end_frame: end_frame 2400 is beyond the recording (2330 "
+        f"frames in the video {OF_VIDEO})",
+        f"{p}, line 5 (m2/s1), column end_frame: end_frame 1900 is beyond the recording (1800 "
+        f"frames in the pose file {MABE})",
+        f"{p}, line 6 (m2/s2), column pose: {MABE}: keypoint(s) of the skeleton missing from "
+        f"the file: ['snout']; among them the setup's 'snout' (head) (file has {names}, "
+        f"skeleton of setup 'openfield' {skeleton}; add names to the setup's keypoint_aliases)",
+        f"{p}, line 7 (m2/s3), column pose: {MABE}: labelled 'dlc_csv' but the content is 'dlc_h5'",
+        f"{p}, line 8 (m2/s4), column pose: {MABE}: pose has 1800 frames, video 2330: pose is "
+        "530 frames shorter than the video (tolerance 3, pose.length_tolerance_frames)",
+        f"{p}, line 9 (m2/s5), column px_per_cm: 'abc' must be a number of pixels per cm (e.g. "
+        "12.5) or empty",
+        f"{p}, line 9 (m2/s5), column fps: '0' must be above 0",
+    ]
+
+
+def test_a_head_or_tail_outside_the_setup_skeleton_names_the_setup(tmp_path):
+    setups = {**SETUPS, "openfield": {**SETUPS["openfield"], "head": "nose", "tail": "tail"}}
+    p = write(tmp_path, [f"m1\ts1\topenfield\t\t{POSE}\tdlc_csv\t\ttrain"])
+    with pytest.raises(InputError) as err:
+        check_sheet(read_sheet(p), p, setups)
+    skeleton = SETUPS["openfield"]["skeleton"]
+    assert [ln.strip() for ln in str(err.value).splitlines()[1:]] == [
+        "setup 'openfield' (config setups.openfield.head): head keypoint 'nose' is not in the "
+        f"setup's skeleton {skeleton}",
+        "setup 'openfield' (config setups.openfield.tail): tail keypoint 'tail' is not in the "
+        f"setup's skeleton {skeleton}",
+    ]
+
+
+def test_header_reads_are_cached_by_path_size_and_mtime(tmp_path, monkeypatch):
+    from ethoflow import pose_io
+    from ethoflow import sheet as sheet_mod
+
+    pose = tmp_path / "pose.h5"
+    pose.write_bytes(MABE.read_bytes())
+    p = write(tmp_path, [f"m1\ts1\ttriplet\t{MABE_VIDEO}\t{pose}\tdlc_h5\t\ttrain"])
+    cache = tmp_path / "cache/headers.json"
+    check_sheet(read_sheet(p), p, SETUPS, cache=cache)
+    assert cache.is_file()
+    calls = []
+    real = pose_io.peek_pose
+    monkeypatch.setattr(pose_io, "peek_pose", lambda *a: calls.append(a) or real(*a))
+    sheet_mod._MEMO.clear()  # a new run: only the cache file remembers
+    check_sheet(read_sheet(p), p, SETUPS, cache=cache)
+    assert calls == []
+    os.utime(pose, ns=(1, 1))  # the file changed: read again
+    check_sheet(read_sheet(p), p, SETUPS, cache=cache)
+    assert len(calls) == 1
+    cache.write_text("{not json")  # a broken cache is ignored and rewritten
+    sheet_mod._MEMO.clear()
+    check_sheet(read_sheet(p), p, SETUPS, cache=cache)
+    assert len(calls) == 2 and cache.read_text().startswith('{"version": 1')
+
+
+def test_session_params_fps_and_scale_from_the_sheet_else_the_setup():
+    from ethoflow.sheet import annotation_params, session_params
+
+    setup = {**SETUPS["fearcond"], "px_per_cm": 8.0}
+    row = {"subject": "m1", "session": "s1", "fps": "30", "px_per_cm": ""}
+    assert session_params(row, "fearcond", setup) == {
+        "setup": "fearcond",
+        "subject": "m1",
+        "session": "s1",
+        "fps": 30.0,
+        "px_per_cm": 8.0,
+    }
+    row = {"subject": "m1", "session": "s1", "fps": "", "px_per_cm": "12.5"}
+    got = session_params(row, "fearcond", SETUPS["fearcond"])
+    assert got["fps"] is None and got["px_per_cm"] == 12.5
+    assert session_params({}, "fearcond", SETUPS["fearcond"])["px_per_cm"] is None
+    assert annotation_params({"subject": "m1", "annotation_subjects": "a; b"}) == {
+        "subject": "m1",
+        "annotation_subjects": ["a", "b"],
+    }
+    assert annotation_params({"subject": "m1"})["annotation_subjects"] is None
+
+
+def test_a_1000_session_sheet_is_checked_in_well_under_a_second_per_100(tmp_path):
+    import time
+
+    from ethoflow.cli import make_cohort
+
+    out = make_cohort(REPO / "config/sessions.tsv", 1000, tmp_path / "big.tsv")
+    t = time.perf_counter()
+    df = check_sheet(read_sheet(out), out, SETUPS, REPO, length_tolerance=3)
+    assert len(df) == 1000 and time.perf_counter() - t < 10
+
+
+def test_peek_pose_agrees_with_load_pose_on_every_format_it_peeks(tmp_path):
+    """The header read at DAG build gives the reader's keypoint names and frame count."""
+    import numpy as np
+    import sleap_io as sio
+
+    from ethoflow.pose_io import load_pose, peek_pose
+
+    rng = np.random.default_rng(0)
+    parts = ["snout", "leftear", "rightear", "tailbase"]
+    kp = rng.uniform(10, 400, (120, 2, 4, 2))
+    conf = rng.uniform(0.5, 1, (120, 2, 4))
+    cols = pd.MultiIndex.from_product(
+        [["DLC_scorer"], ["a", "b"], parts, ["x", "y", "likelihood"]],
+        names=["scorer", "individuals", "bodyparts", "coords"],
+    )
+    df = pd.DataFrame(np.concatenate([kp, conf[..., None]], -1).reshape(120, -1), columns=cols)
+    df.to_csv(tmp_path / "ma.csv")
+    df.to_hdf(tmp_path / "ma.h5", key="df_with_missing", mode="w")
+    df.iloc[::2].to_hdf(tmp_path / "gaps.h5", key="df_with_missing", mode="w")  # rows 0, 2, ..
+    df.iloc[:-1].set_axis(range(5, 124), axis=0).to_hdf(tmp_path / "late.h5", key="k", mode="w")
+    video = sio.Video(filename=str(OF_VIDEO), open_backend=False)
+    labels = sio.Labels.from_numpy(
+        np.concatenate([kp, conf[..., None]], -1),
+        videos=[video],
+        skeletons=sio.Skeleton(parts),
+        tracks=[sio.Track("a"), sio.Track("b")],
+        return_confidence=True,
+    )
+    sio.save_slp(labels, str(tmp_path / "p.slp"))
+    sio.save_analysis_h5(labels, str(tmp_path / "p.analysis.h5"))
+    files = ["ma.csv", "ma.h5", "gaps.h5", "late.h5", "p.slp", "p.analysis.h5"]
+    for name in [*files, str(MABE), str(POSE)]:
+        head = peek_pose(tmp_path / name)
+        pose = load_pose(tmp_path / name, fps=30)
+        assert head.keypoint_names == pose.keypoint_names, name
+        assert head.n_frames in (None, pose.n_frames), name
+        assert head.format == pose.source_format, name
+        if name.endswith("h5"):
+            assert head.n_frames == pose.n_frames, name

@@ -61,3 +61,39 @@ def test_unknown_config_key_names_the_nearest(work, tmp_path):
     out = _fails(work, "--configfile", "config/config.yaml", str(extra))
     assert "unknown key localizer.epoch (did you mean localizer.epochs?)" in out
     assert "unknown key slurm.gpu_partitions (did you mean slurm.gpu_partition?)" in out
+
+
+def test_file_headers_are_checked_before_any_job(work):
+    """What pose and video headers tell stops the dry run: a frame range past the recording
+    (the pose h5 has 1,800 frames, its video 1,801), a sheet fps the video contradicts, a pose
+    file without the setup's head keypoint."""
+    data = work / "tests/data/dlc_openfield"
+    renamed = data / "renamed.csv"
+    lines = (data / "openfield_dlc_inference_example.csv").read_text().splitlines(True)
+    lines[1] = lines[1].replace("snout", "muzzle")  # the bodyparts row
+    renamed.write_text("".join(lines))
+    sheet = work / "config/sessions.tsv"
+    header, *rows = sheet.read_text().splitlines()
+    rows = [r + "\t" for r in rows]
+    rows[0] = rows[0].replace("\t0\t1200\t", "\t0\t2500\t")
+    rows[2] = rows[2].replace("openfield_dlc_inference_example_missingdata.csv", "renamed.csv")
+    rows[3] = rows[3] + "25"
+    sheet.write_text("\n".join([header + "\tfps", *rows]) + "\n")
+    out = _fails(work)
+    where = "config/sessions.tsv, line"
+    assert (
+        f"{where} 2 (triplet1/part1), column end_frame: end_frame 2500 is beyond the recording "
+        f"(1800 frames in the pose file tests/data/mabe22_triplet/EGS8X2MN4SSUGFWAV976.h5)"
+    ) in out
+    assert (
+        f"{where} 4 (openfield1/part1), column pose: tests/data/dlc_openfield/renamed.csv: "
+        "keypoint(s) of the skeleton missing from the file: ['snout']; among them the setup's "
+        "'snout' (head)"
+    ) in out
+    assert "skeleton of setup 'openfield'" in out
+    assert (
+        f"{where} 5 (openfield1/part2), column fps: fps 25 but the video "
+        "(tests/data/dlc_openfield/m3v1mp4.mp4) runs at 30.000 fps (beyond clips.fps_tolerance "
+        "0.01)"
+    ) in out
+    assert "bad cohort sheet (3 problems)" in out

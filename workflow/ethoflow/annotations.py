@@ -10,9 +10,12 @@ Labels are ``int64 [T]``: 0 = other (background), ``i`` = ``behaviors[i - 1]``. 
   (exclusive); later rows overwrite earlier ones where events overlap;
 - ``calms21_json``: per-frame integers mapped through the file's ``vocab``;
 - ``boris_tabular`` / ``boris_aggregated``: BORIS event exports (``ethoflow.boris``): START/STOP
-  pairs or bouts, POINT events as one frame. The events of every subject are labelled (a
-  session's labels are per recording, not per animal) unless ``subjects`` names the ones to
-  keep; ``sequence`` names the observation of a file holding several;
+  pairs or bouts, POINT events as one frame; ``sequence`` names the observation of a file
+  holding several. Whose events: ``subjects`` names them (``["*"]``: all); else, where the
+  file has several (focal) subjects, those of ``subject`` (the sheet's subject) when the file
+  has it; else, with ``n_animals == 1``, an error (several subjects, none of them the
+  session's: which one is it?); else every subject's (a multi-animal session's labels are per
+  recording, not per animal);
 - ``simba_csv``: SimBA ``targets_inserted`` CSVs (``ethoflow.simba``): the trailing 0/1
   column of each behavior.
 
@@ -21,7 +24,11 @@ Where behaviors overlap in a frame (BORIS, SimBA, one-hot) the one listed first 
 behaviors first (``{"Attack": "attack", "Sniffing": "other"}``); names are matched
 case-insensitively. ``other``/``none``/``background`` (and empty cells)
 mean 0; any other name that is not in ``behaviors`` raises InputError naming the file and the
-label. Frames beyond ``n_frames`` are dropped with a warning; frames not annotated are 0.
+label. Frames not annotated are 0. Annotations beyond ``n_frames`` are cut with a warning;
+with ``overhang_s`` set (the workflow uses ``OVERHANG_S``, 1 s), annotations reaching more
+than that many seconds past ``n_frames`` raise InputError: they belong to a longer recording,
+or were timed at another fps. Within it they are the slack of event times rounded to frames
+and of a few trailing video frames without pose (``pose.length_tolerance_frames``).
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ BACKGROUND_NAMES = (BACKGROUND, "none", "background", "")
 """Names other tools give the background; all read as code 0."""
 ANN_FORMATS = ("frame_csv", "onehot_csv", "events_csv", "calms21_json")
 ANN_FORMATS += ("boris_tabular", "boris_aggregated", "simba_csv")
+OVERHANG_S = 1.0
+"""Seconds annotations may reach past the pose before that is an error (see the module doc)."""
 _START = ("start_s", "start", "start (s)", "start_time", "onset")
 _STOP = ("stop_s", "stop", "stop (s)", "end_s", "end", "stop_time", "offset")
 
@@ -67,9 +76,34 @@ def _codes(path: Path, names, behaviors: list[str], behavior_map: dict | None = 
     return codes.to_numpy(np.int64)
 
 
-def _place(path: Path, frames: np.ndarray, codes: np.ndarray, n_frames: int) -> np.ndarray:
+def check_overhang(
+    path: Path, end: int, n_frames: int, fps: float, overhang_s: float | None
+) -> None:
+    """InputError when annotations ending at frame ``end`` (exclusive) reach more than
+    ``overhang_s`` seconds past the ``n_frames`` of the pose (None: no limit)."""
+    over = int(end) - int(n_frames)
+    if overhang_s is None or over <= 0 or over <= overhang_s * fps:
+        return
+    raise InputError(
+        path,
+        f"annotations reach frame {int(end)} but the pose has {n_frames} frames: {over} frames "
+        f"({over / fps:.1f} s at {fps:g} fps) longer than the pose, beyond the tolerance of "
+        f"{overhang_s:g} s (annotations of another recording, or timed at another fps?)",
+    )
+
+
+def _place(
+    path: Path,
+    frames: np.ndarray,
+    codes: np.ndarray,
+    n_frames: int,
+    fps: float = 1.0,
+    overhang_s: float | None = None,
+) -> np.ndarray:
     if len(frames) and frames.min() < 0:
         raise InputError(path, f"negative frame index {int(frames.min())}")
+    if len(frames):
+        check_overhang(path, int(frames.max()) + 1, n_frames, fps, overhang_s)
     keep = frames < n_frames
     if not keep.all():
         log.warning("%s: %d annotated frames beyond %d dropped", path, (~keep).sum(), n_frames)
@@ -132,6 +166,9 @@ def load_annotations(
     sequence: str | None = None,
     behavior_map: dict | None = None,
     subjects: list[str] | None = None,
+    subject: str | None = None,
+    n_animals: int | None = None,
+    overhang_s: float | None = None,
 ) -> np.ndarray:
     """Per-frame labels ``int64 [n_frames]`` from an annotation file (see module docstring)."""
     from . import boris, simba
@@ -140,17 +177,19 @@ def load_annotations(
     behaviors = list(behaviors)
     if fmt not in ("auto", *ANN_FORMATS):
         raise InputError(path, f"unknown annotation format {fmt!r} (known: {ANN_FORMATS})")
+    over = {"fps": fps, "overhang_s": overhang_s}
     if fmt == "calms21_json" or (fmt == "auto" and path.suffix.lower() == ".json"):
-        return _load_calms21(path, n_frames, behaviors, sequence, behavior_map)
+        return _load_calms21(path, n_frames, behaviors, sequence, behavior_map, **over)
     if fmt in boris.FORMATS or (fmt == "auto" and boris.sniff(path)):
         ev = boris.read_events(path, fmt, observation=sequence)
-        return _from_boris(path, ev, n_frames, behaviors, fps, behavior_map, subjects)
+        ev = ev[boris.pick_subjects(path, ev, subjects, subject, n_animals)]
+        return _from_boris(path, ev, n_frames, behaviors, fps, behavior_map, overhang_s)
     df = _read_csv(path)
     if fmt == "simba_csv" or (fmt == "auto" and simba.looks_like(df.columns)):
         known = {b.lower() for b in behaviors}
         known |= {str(k).strip().lower() for k in behavior_map or {}}
         frames, targets = simba.read_targets(path, known | set(BACKGROUND_NAMES) - {""})
-        return _from_columns(path, frames, targets, n_frames, behaviors, behavior_map)
+        return _from_columns(path, frames, targets, n_frames, behaviors, behavior_map, **over)
     if fmt == "auto":
         fmt = _detect(path, df)
     cols = list(df.columns)
@@ -164,6 +203,8 @@ def load_annotations(
         e = np.round(_int_col(path, df[stop], "stop") * fps).astype(np.int64)
         if (e < s).any():
             raise InputError(path, f"event stops before it starts (row {int(np.argmax(e < s))})")
+        if len(e):
+            check_overhang(path, int(e.max()), n_frames, fps, overhang_s)
         out = np.zeros(n_frames, np.int64)
         for c, a, b in zip(codes, np.clip(s, 0, n_frames), np.clip(e, 0, n_frames), strict=True):
             out[a:b] = c
@@ -179,12 +220,13 @@ def load_annotations(
         beh = _find(cols, ("behavior", "label"))
         if beh is None:
             raise InputError(path, f"per-frame CSV needs a behavior column, has {cols}")
-        return _place(path, frames, _codes(path, df[beh], behaviors, behavior_map), n_frames)
+        codes = _codes(path, df[beh], behaviors, behavior_map)
+        return _place(path, frames, codes, n_frames, **over)
     names = [c for c in cols if c != frame_col and c.strip().lower() not in ("time", "time_s")]
     if not names:
         raise InputError(path, "one-hot CSV has no behavior columns")
     onehot = pd.DataFrame({c: _int_col(path, df[c], c) > 0 for c in names})
-    return _from_columns(path, frames, onehot, n_frames, behaviors, behavior_map)
+    return _from_columns(path, frames, onehot, n_frames, behaviors, behavior_map, **over)
 
 
 def _from_columns(
@@ -194,6 +236,8 @@ def _from_columns(
     n_frames: int,
     behaviors: list[str],
     behavior_map: dict | None,
+    fps: float = 1.0,
+    overhang_s: float | None = None,
 ) -> np.ndarray:
     """One bool column per behavior name -> codes; the first listed behavior wins a frame."""
     col_codes = _codes(path, list(onehot.columns), behaviors, behavior_map)  # unknown raise
@@ -201,7 +245,7 @@ def _from_columns(
     for code in sorted({int(c) for c in col_codes if c > 0}, reverse=True):
         hit = onehot.iloc[:, np.flatnonzero(col_codes == code)].to_numpy(bool).any(1)
         codes[hit] = code
-    return _place(path, np.asarray(frames, np.int64), codes, n_frames)
+    return _place(path, np.asarray(frames, np.int64), codes, n_frames, fps, overhang_s)
 
 
 def _from_boris(
@@ -211,20 +255,17 @@ def _from_boris(
     behaviors: list[str],
     fps: float,
     behavior_map: dict | None,
-    subjects: list[str] | None,
+    overhang_s: float | None = None,
 ) -> np.ndarray:
-    """BORIS events -> codes: bouts ``[round(start*fps), round(stop*fps))``, POINT events
-    one frame; the first listed behavior wins where events overlap."""
-    if subjects is not None:
-        have = sorted(set(ev["subject"]))
-        unknown = [s for s in subjects if s not in have]
-        if unknown:
-            raise InputError(path, f"no events of subject(s) {unknown} (the file has {have})")
-        ev = ev[ev["subject"].isin(subjects)]
+    """BORIS events (of the chosen subjects) -> codes: bouts ``[round(start*fps),
+    round(stop*fps))``, POINT events one frame; the first listed behavior wins where events
+    overlap."""
     codes = _codes(path, ev["behavior"], behaviors, behavior_map)
     s = np.round(ev["start_s"].to_numpy(float) * fps).astype(np.int64)
     e = np.round(ev["stop_s"].to_numpy(float) * fps).astype(np.int64)
     e = np.where(ev["point"].to_numpy(bool), s + 1, np.maximum(e, s))
+    if len(e):
+        check_overhang(path, int(e.max()), n_frames, fps, overhang_s)
     if (e > n_frames).any():
         log.warning("%s: events beyond frame %d cut", path, n_frames)
     out = np.zeros(n_frames, np.int64)
@@ -235,7 +276,13 @@ def _from_boris(
 
 
 def _load_calms21(
-    path: Path, n_frames: int, behaviors: list[str], sequence: str | None, behavior_map=None
+    path: Path,
+    n_frames: int,
+    behaviors: list[str],
+    sequence: str | None,
+    behavior_map=None,
+    fps: float = 1.0,
+    overhang_s: float | None = None,
 ):
     from .pose_io import calms21_sequences, pick_sequence
 
@@ -257,7 +304,7 @@ def _load_calms21(
     table = np.zeros(max(inverse) + 1, np.int64)
     keys = sorted(inverse)
     table[keys] = _codes(path, [inverse[k] for k in keys], behaviors, behavior_map)
-    return _place(path, np.arange(len(ints)), table[ints], n_frames)
+    return _place(path, np.arange(len(ints)), table[ints], n_frames, fps, overhang_s)
 
 
 def read_frame_csv(path: str | os.PathLike, behaviors: list[str]) -> np.ndarray:

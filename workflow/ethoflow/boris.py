@@ -259,6 +259,51 @@ def _tabular(path: Path, df: pd.DataFrame, first: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["subject", "behavior", "start_s", "stop_s", "point"])
 
 
+def pick_subjects(
+    path: str | os.PathLike,
+    events: pd.DataFrame,
+    subjects: list[str] | None = None,
+    subject: str | None = None,
+    n_animals: int | None = None,
+) -> np.ndarray:
+    """Which rows of ``events`` (``read_events``) label a session, as a bool mask.
+
+    ``subjects`` (the sheet's ``annotation_subjects``) names the BORIS subjects, ``["*"]``
+    all of them; a name the file lacks is an error. Without it: a file with at most one focal
+    subject (``No focal subject`` aside) is taken whole; of several, those of ``subject`` (the
+    sheet's subject; exact, else case-insensitive) when one of them; else with ``n_animals ==
+    1`` an InputError asks which (one animal, several subjects: taking all would mix animals);
+    else all (a multi-animal session is labelled per recording)."""
+    have = list(dict.fromkeys(events["subject"]))
+    if subjects:
+        if list(subjects) == ["*"]:
+            return np.ones(len(events), bool)
+        unknown = [s for s in subjects if s not in have]
+        if unknown:
+            raise InputError(
+                path,
+                f"no events of subject(s) {unknown} (annotation_subjects; the file has {have})",
+            )
+        return events["subject"].isin(list(subjects)).to_numpy()
+    focal = [s for s in have if s != NO_FOCAL]
+    if len(focal) < 2:
+        return np.ones(len(events), bool)
+    if subject:
+        hit = [s for s in focal if s == subject] or [
+            s for s in focal if s.strip().lower() == subject.strip().lower()
+        ]
+        if hit:
+            return (events["subject"] == hit[0]).to_numpy()
+    if n_animals == 1:
+        raise InputError(
+            path,
+            f"holds the events of {len(focal)} subjects {sorted(focal)}, none named like the "
+            f"session's subject {subject!r}: name the ones of this session in the sheet's "
+            "annotation_subjects column (';'-separated, '*' for all)",
+        )
+    return np.ones(len(events), bool)
+
+
 # ---------------------------------------------------------------- writing
 def write_aggregated(
     events: pd.DataFrame,

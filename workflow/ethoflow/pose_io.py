@@ -69,26 +69,34 @@ class Pose:
 
 
 # ---------------------------------------------------------------- detection
-def _sniff_h5(path: Path) -> str | None:
+def _sniff_h5_file(f: h5py.File) -> str | None:
+    if "nwb_version" in f.attrs or ("general" in f and "acquisition" in f):
+        return "nwb"
+    if "tracks" in f and "node_names" in f:
+        return "sleap_h5"
+    if "metadata" in f and ("frames" in f or "instances" in f):
+        return "sleap_slp"
+    for key in f:
+        obj = f[key]
+        if isinstance(obj, h5py.Group) and (
+            "pandas_type" in obj.attrs or "block0_values" in obj or "table" in obj
+        ):
+            return "dlc_h5"
+    if "keypoints" in f and "confidence" in f:
+        return "canonical"
+    return None
+
+
+def _open_h5(path: Path) -> h5py.File:
     try:
-        with h5py.File(path, "r") as f:
-            if "nwb_version" in f.attrs or ("general" in f and "acquisition" in f):
-                return "nwb"
-            if "tracks" in f and "node_names" in f:
-                return "sleap_h5"
-            if "metadata" in f and ("frames" in f or "instances" in f):
-                return "sleap_slp"
-            for key in f:
-                obj = f[key]
-                if isinstance(obj, h5py.Group) and (
-                    "pandas_type" in obj.attrs or "block0_values" in obj or "table" in obj
-                ):
-                    return "dlc_h5"
-            if "keypoints" in f and "confidence" in f:
-                return "canonical"
+        return h5py.File(path, "r")
     except OSError as err:
         raise InputError(path, f"not a readable HDF5 file (truncated or corrupt?): {err}") from err
-    return None
+
+
+def _sniff_h5(path: Path) -> str | None:
+    with _open_h5(path) as f:
+        return _sniff_h5_file(f)
 
 
 def _sniff_text(path: Path) -> str | None:
@@ -102,22 +110,26 @@ def _sniff_text(path: Path) -> str | None:
     return None
 
 
-def detect_format(path: str | os.PathLike) -> str:
-    """The pose format of ``path`` from its content (and extension where content is ambiguous)."""
-    path = Path(path)
+def _h5_format(path: Path, fmt: str | None) -> str:
+    if fmt == "canonical":
+        raise InputError(path, "this is an ethoflow pose h5; read it with results.read_pose")
+    if fmt is None:
+        raise InputError(path, "HDF5 file is neither a DLC, SLEAP nor NWB pose file")
+    return fmt
+
+
+def _is_h5(path: Path) -> bool:
+    """Whether ``path`` is an HDF5 file (its magic bytes); InputError for a missing or empty
+    file."""
     if not path.is_file():
         raise InputError(path, "pose file not found")
     if path.stat().st_size == 0:
         raise InputError(path, "empty file")
     with open(path, "rb") as fh:
-        magic = fh.read(8)
-    if magic == b"\x89HDF\r\n\x1a\n":
-        fmt = _sniff_h5(path)
-        if fmt == "canonical":
-            raise InputError(path, "this is an ethoflow pose h5; read it with results.read_pose")
-        if fmt is None:
-            raise InputError(path, "HDF5 file is neither a DLC, SLEAP nor NWB pose file")
-        return fmt
+        return fh.read(8) == b"\x89HDF\r\n\x1a\n"
+
+
+def _text_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in (".h5", ".hdf5", ".slp", ".nwb"):
         raise InputError(path, f"a {suffix} file but not HDF5 (truncated or corrupt?)")
@@ -125,6 +137,14 @@ def detect_format(path: str | os.PathLike) -> str:
     if fmt is None:
         raise InputError(path, f"unknown pose format (known: {', '.join(READABLE_POSE_FORMATS)})")
     return fmt
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """The pose format of ``path`` from its content (and extension where content is ambiguous)."""
+    path = Path(path)
+    if _is_h5(path):
+        return _h5_format(path, _sniff_h5(path))
+    return _text_format(path)
 
 
 # ---------------------------------------------------------------- DLC
@@ -171,7 +191,9 @@ def _dlc_from_columns(
     return kp, conf, [str(p) for p in parts], ids
 
 
-def _read_dlc_csv(path: Path) -> tuple:
+def _dlc_csv_header(path: Path) -> tuple[int, list[str], list[int], list[tuple]]:
+    """The header of a DLC CSV: its line count, the coords row, the data columns and their
+    ``(individual|None, bodypart, coord)``."""
     header: list[list[str]] = []
     with open(path, encoding="utf-8", errors="replace", newline="") as fh:
         for row in csv.reader(fh):
@@ -185,11 +207,18 @@ def _read_dlc_csv(path: Path) -> tuple:
     data_cols = [j for j, c in enumerate(coords) if c in ("x", "y", "likelihood")]
     if not data_cols:
         raise InputError(path, "DLC CSV has no x/y/likelihood columns")
-    n_index = data_cols[0]
     inds = rows.get("individuals")
+    if len(rows["bodyparts"]) < len(coords) or (inds and len(inds) < len(coords)):
+        raise InputError(path, "DLC CSV header rows have fewer cells than the coords row")
     cols = [(inds[j] if inds else None, rows["bodyparts"][j], coords[j]) for j in data_cols]
+    return len(header), coords, data_cols, cols
+
+
+def _read_dlc_csv(path: Path) -> tuple:
+    n_header, coords, data_cols, cols = _dlc_csv_header(path)
+    n_index = data_cols[0]
     try:
-        df = pd.read_csv(path, skiprows=len(header), header=None, low_memory=False)
+        df = pd.read_csv(path, skiprows=n_header, header=None, low_memory=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise InputError(path, f"unreadable DLC CSV body: {err}") from err
     if df.shape[1] != len(coords):
@@ -466,14 +495,22 @@ def _alias_table(want: list[str], aliases: dict | None) -> dict[str, set[str]]:
 
 
 def map_keypoints(
-    path: Path, have: list[str], want: list[str], aliases: dict | None = None
+    path: Path,
+    have: list[str],
+    want: list[str],
+    aliases: dict | None = None,
+    *,
+    setup: str | None = None,
+    roles: dict[str, str] | None = None,
 ) -> tuple[list[int], list[str]]:
     """Indices into ``have`` in the order of ``want`` and the names of ``have`` left over.
 
     A wanted keypoint matches a file keypoint of the same name, else of the same name up to
     case and separators (spaces, ``_ - .``), else one of its ``aliases`` (compared the same
     way). File keypoints beyond the skeleton are returned (the caller drops them); a wanted
-    keypoint the file lacks, or that several file keypoints match, raises InputError.
+    keypoint the file lacks, or that several file keypoints match, raises InputError; its
+    message names the ``setup`` (when given) and which missing keypoints have a role in it
+    (``roles``: keypoint -> ``head`` / ``tail``).
     """
     table = _alias_table(want, aliases)
     idx, missing, multiple = [], [], []
@@ -491,16 +528,21 @@ def map_keypoints(
     problems = []
     if missing:
         problems.append(f"keypoint(s) of the skeleton missing from the file: {missing}")
+        roled = [f"{w!r} ({roles[w]})" for w in missing if w in (roles or {})]
+        if roled:
+            problems.append(f"among them the setup's {', '.join(roled)}")
     if multiple:
         problems.append(f"several file keypoints match one skeleton keypoint: {multiple}")
     if len(set(idx)) != len(idx):
         dup = sorted({have[i] for i in idx if idx.count(i) > 1})
         problems.append(f"file keypoint(s) {dup} match several skeleton keypoints")
     if problems:
+        of = f" of setup {setup!r}" if setup else ""
         raise InputError(
             path,
             "; ".join(problems)
-            + f" (file has {have}, skeleton {want}; add names to the setup's keypoint_aliases)",
+            + f" (file has {have}, skeleton{of} {want}; add names to the setup's "
+            "keypoint_aliases)",
         )
     return idx, [h for i, h in enumerate(have) if i not in idx]
 
@@ -531,6 +573,105 @@ def _map_names(path: Path, have: list[str], want: list[str], what: str) -> list[
     return idx
 
 
+def resolve_format(path: Path, fmt: str | None = "auto", sniffed: str | None = None) -> str:
+    """The format of ``path``: sniffed from its content (unless given, ``sniffed``); a given
+    ``fmt`` must agree."""
+    sniffed = sniffed or detect_format(path)
+    if fmt in ("auto", "", None):
+        return sniffed
+    if fmt not in READABLE_POSE_FORMATS:
+        known = ", ".join(READABLE_POSE_FORMATS)
+        raise InputError(path, f"unknown pose format {fmt!r} (known: {known})")
+    if fmt != sniffed:
+        raise InputError(path, f"labelled {fmt!r} but the content is {sniffed!r}")
+    return fmt
+
+
+@dataclasses.dataclass(frozen=True)
+class PoseHeader:
+    """What a pose file says about itself without its frames being read (:func:`peek_pose`)."""
+
+    format: str
+    keypoint_names: list[str] | None = None  # None: not cheaply known
+    n_frames: int | None = None  # None: not cheaply known
+
+
+def _unique(names) -> list[str]:
+    return [str(n) for n in dict.fromkeys(names)]
+
+
+def _dlc_h5_header(g: h5py.Group) -> tuple[list[str] | None, int | None]:
+    """Bodyparts and frame count of a DLC table in pandas' fixed format (the group ``g``) from
+    its index arrays: the last two column levels (``bodyparts``, ``coords``: ``axis0_level*``,
+    ``axis0_label*``) and the row index ``axis1``; ``(None, None)`` for another layout. A few
+    small reads (h5py costs ~0.1 ms each), never the values."""
+    nlev = 0
+    while f"axis0_level{nlev}" in g:
+        nlev += 1
+    if nlev < 2 or "axis1" not in g or "block0_values" not in g:
+        return None, None
+    b, c = g[f"axis0_level{nlev - 2}"], g[f"axis0_level{nlev - 1}"]
+    if _strings([b.attrs.get("name", b""), c.attrs.get("name", b"")]) not in (
+        ["bodyparts", "coords"],
+        ["", ""],
+    ):
+        return None, None  # named otherwise: let the reader work it out
+    coords = np.asarray(_strings(c[()]), dtype=object)[g[f"axis0_label{nlev - 1}"][()]]
+    parts = np.asarray(_strings(b[()]), dtype=object)[g[f"axis0_label{nlev - 2}"][()]]
+    parts = _unique(parts[np.isin(coords, ["x", "y", "likelihood"])])
+    axis1 = g["axis1"]
+    t = int(axis1.shape[0])
+    if not t or not np.issubdtype(axis1.dtype, np.integer) or int(axis1[t - 1]) + 1 == t:
+        return parts, t
+    index = axis1[()]
+    if index.min() >= 0 and np.all(np.diff(index) > 0):
+        return parts, int(index[-1]) + 1
+    return parts, t
+
+
+def _peek_h5(path: Path, fmt: str | None) -> PoseHeader:
+    with _open_h5(path) as f:
+        fmt = resolve_format(path, fmt, _h5_format(path, _sniff_h5_file(f)))
+        if fmt == "dlc_h5":
+            groups = [g for g in f.values() if isinstance(g, h5py.Group)]
+            if len(groups) == 1:
+                return PoseHeader(fmt, *_dlc_h5_header(groups[0]))
+        elif fmt == "sleap_h5":
+            tracks = f["tracks"]
+            dims = json.loads(tracks.attrs.get("dims", '["track", "xy", "node", "frame"]'))
+            return PoseHeader(
+                fmt, _strings(f["node_names"][()]), int(tracks.shape[dims.index("frame")])
+            )
+    if fmt == "sleap_slp":
+        from sleap_io.io.slp import read_skeletons
+
+        skeletons = read_skeletons(str(path))
+        return PoseHeader(fmt, [str(n.name) for n in skeletons[0].nodes] if skeletons else None)
+    return PoseHeader(fmt)
+
+
+def peek_pose(path: str | os.PathLike, fmt: str | None = "auto") -> PoseHeader:
+    """The format of a pose file and, where its header tells them cheaply, its keypoint names
+    and frame count: the header rows of a DLC CSV (names only), the index arrays of a DLC h5
+    (pandas fixed format), ``node_names`` and the track array's shape of a SLEAP analysis h5,
+    the skeleton in the metadata of a SLEAP ``.slp`` (names only); nothing more for NWB and
+    CalMS21. No frame is read (about 1 ms a file), so the sheet check runs it at DAG build. A
+    file that is not a readable pose file of the format it is labelled raises InputError, as
+    :func:`load_pose` would."""
+    path = Path(path)
+    if not _is_h5(path):
+        fmt = resolve_format(path, fmt, _text_format(path))
+        if fmt == "dlc_csv":
+            return PoseHeader(fmt, _unique(bp for _, bp, _ in _dlc_csv_header(path)[3]))
+        return PoseHeader(fmt)
+    try:
+        return _peek_h5(path, fmt)
+    except InputError:
+        raise
+    except Exception:  # noqa: BLE001 - an unusual layout: the job reads the file and says
+        return PoseHeader(resolve_format(path, fmt))
+
+
 def load_pose(
     path: str | os.PathLike,
     fmt: str = "auto",
@@ -540,6 +681,8 @@ def load_pose(
     animals: list[str] | None = None,
     sequence: str | None = None,
     keypoint_aliases: dict[str, list[str]] | None = None,
+    setup: str | None = None,
+    roles: dict[str, str] | None = None,
 ) -> Pose:
     """Read a pose file into a :class:`Pose`.
 
@@ -551,17 +694,11 @@ def load_pose(
     animal names (single-animal DLC, CalMS21, untracked SLEAP) take the configured names in
     order when the counts match.
     ``fps`` is used where the file carries none (all but NWB); ``sequence`` picks a CalMS21
-    sequence.
+    sequence. ``setup`` and ``roles`` name the setup and its head/tail keypoints in the
+    message of a missing keypoint (:func:`map_keypoints`).
     """
     path = Path(path)
-    sniffed = detect_format(path)
-    if fmt in ("auto", "", None):
-        fmt = sniffed
-    elif fmt not in READABLE_POSE_FORMATS:
-        known = ", ".join(READABLE_POSE_FORMATS)
-        raise InputError(path, f"unknown pose format {fmt!r} (known: {known})")
-    elif fmt != sniffed:
-        raise InputError(path, f"labelled {fmt!r} but the content is {sniffed!r}")
+    fmt = resolve_format(path, fmt)
     file_fps = None
     if fmt == "dlc_csv":
         kp, conf, parts, ids = _read_dlc_csv(path)
@@ -589,7 +726,9 @@ def load_pose(
         a_idx = _map_names(path, ids, list(animals), "animal")
         kp, conf, ids = kp[:, a_idx], conf[:, a_idx], list(animals)
     if skeleton is not None:
-        k_idx, dropped = map_keypoints(path, list(parts), list(skeleton), keypoint_aliases)
+        k_idx, dropped = map_keypoints(
+            path, list(parts), list(skeleton), keypoint_aliases, setup=setup, roles=roles
+        )
         if dropped:
             log.info("%s: keypoints beyond the skeleton dropped: %s", path, dropped)
         kp, conf, parts = kp[:, :, k_idx], conf[:, :, k_idx], list(skeleton)
@@ -602,8 +741,10 @@ def load_pose(
     rate = file_fps or fps
     if not rate or rate <= 0:
         raise InputError(path, "frame rate unknown: pass fps (the setup's fps)")
-    if fps and file_fps and abs(fps - file_fps) > 0.01 * fps:
-        log.warning("%s: file says %.3f fps, config %.3f; using the file's", path, file_fps, fps)
+    if fps and file_fps and fps != file_fps:  # callers compare with their tolerance
+        log.info(
+            "%s: the file says %.3f fps, %.3f given; Pose.fps is the file's", path, file_fps, fps
+        )
     return Pose(
         keypoints=kp,
         confidence=conf,

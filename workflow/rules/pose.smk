@@ -20,6 +20,9 @@ rule pose_preprocess:
         features_cfg=config["features"],
         frames=frame_range,
         fps_tolerance=config["clips"]["fps_tolerance"],
+        session=lambda wc: ethoflow_sheet.session_params(
+            row(wc), row(wc)["setup"], setup_cfg(wc)
+        ),
     script:
         "../scripts/pose_preprocess.py"
 
@@ -46,5 +49,6 @@ rule labels:
         setup=setup_pose_cfg,
         kinematic=config["kinematic_labels"],
         behavior_map=lambda wc: setup_cfg(wc)["behavior_map"],
+        session=lambda wc: ethoflow_sheet.annotation_params(row(wc)),
     script:
         "../scripts/labels.py"
