@@ -95,7 +95,7 @@ def test_every_convention_pairs(tmp_path):
     for video, (pose, fmt) in expect.items():
         assert os.path.relpath(got[video].pose, root) == pose, video
         assert got[video].pose_format == fmt, video
-    assert list(df.columns) == [*COLUMNS, "fps", "n_frames"]
+    assert list(df.columns) == [*COLUMNS, "fps", "n_frames", "px_per_cm", "annotation_subjects"]
     assert got["day1/m9.mp4"].subject == "m9" and got["day1/m9.mp4"].session == "day1"
     assert got["day2/m9.mp4"].session == "day2"
     assert set(df.split) == {"predict"} and set(df.setup) == {"openfield"}
@@ -254,7 +254,7 @@ def test_real_videos_fill_fps_and_frames_and_the_sheet_reads_back(demo_lab, tmp_
     rc = cli.main(["sheet", str(demo_lab), "--metadata", str(meta), "-o", str(out)])
     assert rc == 0
     df = pd.read_csv(out, sep="\t", dtype=str, keep_default_na=False)
-    assert list(df.columns) == [*COLUMNS, "fps", "n_frames"]
+    assert list(df.columns) == [*COLUMNS, "fps", "n_frames", "px_per_cm", "annotation_subjects"]
     got = {r.subject: r for r in df.itertuples()}
     # PROVENANCE.md: 2330 frames at 1000000/33333 fps; 1801 decoded frames at 30 fps
     assert got["m3"].n_frames == "2330" and float(got["m3"].fps) == pytest.approx(30.0003)

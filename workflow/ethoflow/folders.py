@@ -53,7 +53,7 @@ KINDS = (
     "lightning_pose",
     "nwb",
 )
-EXTRA_COLUMNS = ("fps", "n_frames")
+EXTRA_COLUMNS = ("fps", "n_frames", "px_per_cm", "annotation_subjects")
 COLUMNS = tuple(c for c in SHEET_COLUMNS if c not in EXTRA_COLUMNS)
 """The sheet columns in ``sheet.COLUMNS`` order; ``fps``/``n_frames`` (optional) follow."""
 LP_FOLDERS = ("video_preds", "predictions")
