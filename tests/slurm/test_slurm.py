@@ -61,6 +61,14 @@ def _repo_copy(dest: Path) -> Path:
             (dest / item).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / item)
     (dest / "slurm_test.yaml").write_text(OVERRIDE)
+    # 16 short pose-only sessions more (22 in all), so that the sbatch count per session is
+    # measured on a cohort, not on the 6 demo sessions alone
+    fc = "fearcond\t\ttests/data/behaviordepot_freezing/demo1_tracking.csv\tdlc_csv\t\tpredict\tB"
+    extra = [
+        f"fc{2 + i // 4}\tp{i % 4}\t{fc}\t{3000 + 150 * i}\t{3600 + 150 * i}\n" for i in range(16)
+    ]
+    sheet = dest / "config" / "sessions.tsv"
+    sheet.write_text(sheet.read_text() + "".join(extra))
     return dest
 
 
@@ -108,17 +116,16 @@ def _mem_mb(req_mem: str) -> float:
 
 
 def _group_members(log: Path) -> list[tuple[str, str]]:
-    """(rule, subject/session) of every job the group allocation ran, from its log."""
-    members, rule = [], None
+    """(rule, subject/session or "") of every job the group allocation ran, from its log."""
+    members: list[list[str]] = []
     for line in log.read_text().splitlines():
-        m = re.match(r"\s*rule (\w+):", line)
+        m = re.match(r"\s*(?:local)?rule (\w+):", line)
         if m:
-            rule = m.group(1)
+            members.append([m.group(1), ""])
         w = re.match(r"\s*wildcards: subject=([^,]+), session=(\S+)", line)
-        if w and rule in VLM_RULES:
-            members.append((rule, f"{w.group(1)}/{w.group(2)}"))
-            rule = None
-    return sorted(set(members))
+        if w and members and not members[-1][1]:
+            members[-1][1] = f"{w.group(1)}/{w.group(2)}"
+    return sorted({(rule, session) for rule, session in members})
 
 
 def _datasets(f) -> list[str]:
@@ -209,6 +216,7 @@ def test_demo_on_slurm_partitions_gpus_account_and_results(
     per_partition: dict[str, int] = {}
     rules_seen: set[str] = set()
     gpu_members: list[list[tuple[str, str]]] = []
+    cpu_groups: list[list[tuple[str, str]]] = []
     for job_id, log in logs.items():
         rec = records[job_id]
         name = log.relative_to(on_slurm / ".snakemake" / "slurm_logs").parts[0]
@@ -217,13 +225,18 @@ def test_demo_on_slurm_partitions_gpus_account_and_results(
         assert rec["Account"] == ACCOUNT, f"job {job_id} ({name}) charged to {rec['Account']}"
         has_gpu = "gres/gpu=1" in rec["AllocTRES"].split(",")
         if name.startswith("group_"):
-            # one allocation for several VLM jobs, run one after another
+            # one allocation for several jobs of a group, run one after another
             members = _group_members(log)
             rules = {rule for rule, _ in members}
-            assert rules and rules <= VLM_RULES, (job_id, name, members)
-            assert rec["Partition"] == "gpu" and has_gpu, rec
+            assert rules, (job_id, name)
             assert int(rec["ReqCPUS"]) == 1 and _mem_mb(rec["ReqMem"]) <= 3000, rec
-            gpu_members.append(members)
+            if rules & VLM_RULES:
+                assert rules <= VLM_RULES, (job_id, name, members)
+                assert rec["Partition"] == "gpu" and has_gpu, rec
+                gpu_members.append(members)
+            else:
+                assert rec["Partition"] == "standard" and not has_gpu, rec
+                cpu_groups.append(members)
         else:
             rule = name.removeprefix("rule_")
             rules = {rule}
@@ -237,8 +250,15 @@ def test_demo_on_slurm_partitions_gpus_account_and_results(
     assert gpu_members, "the VLM jobs were not grouped into GPU allocations"
     largest = max(gpu_members, key=len)
     assert len({session for _, session in largest}) >= 2, largest
+    # a session's CPU steps go in group jobs: at most 2 submissions per session on average
+    n_sessions = len((on_slurm / "config/sessions.tsv").read_text().splitlines()) - 1
+    assert n_sessions >= 20
+    assert max(len({s for _, s in m if s}) for m in cpu_groups) >= 2, cpu_groups
+    per_session = len(logs) / n_sessions
+    assert per_session <= 2, f"{len(logs)} sbatch jobs for {n_sessions} sessions"
     print(
-        f"SLURM run: {slurm_wall:.0f} s, {len(logs)} sbatch jobs, per partition {per_partition},"
+        f"SLURM run: {slurm_wall:.0f} s, {len(logs)} sbatch jobs for {n_sessions} sessions"
+        f" ({per_session:.2f} per session), per partition {per_partition},"
         f" GPU allocations holding {[len(m) for m in gpu_members]} VLM jobs"
     )
 

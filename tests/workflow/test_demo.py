@@ -242,7 +242,7 @@ def test_adding_a_session_runs_only_its_jobs(finished_copy):
         "vlm_icl": 1,
         "classify": len(MODES),
     }
-    cohort = {"summarize": 1, "discover": 1, "report": 1, "all": 1}
+    cohort = {"summarize": 1, "discover": 1, "report": 1, "failed_sessions": 1, "all": 1}
     assert jobs == {**per_session, **cohort}, jobs
 
     # run it: the new session's outputs appear, nothing of the other sessions is rewritten
@@ -274,6 +274,7 @@ def test_changed_prompt_reruns_stage2_and_below_only(finished_copy):
         "summarize": 1,
         "discover": 1,
         "report": 1,
+        "failed_sessions": 1,
         "all": 1,
     }, jobs
 

@@ -183,6 +183,7 @@ def build_report(
     clusters: pd.DataFrame | None = None,
     candidates: pd.DataFrame | None = None,
     usage_plot: bytes | None = None,
+    failed: pd.DataFrame | None = None,
 ) -> None:
     """The self-contained HTML report of a cohort.
 
@@ -198,6 +199,14 @@ def build_report(
         for a in shown["annotations"]
     ]
     sections.append(("Cohort", table_html(shown.drop(columns=["annotations"]))))
+    if failed is not None and len(failed):
+        body = (
+            f"<p><b>{failed[['subject', 'session']].drop_duplicates().shape[0]} session(s)"
+            " failed</b> and are left out of every table below (from "
+            "<code>results/failed_sessions.tsv</code>). Fix the file named in the reason and "
+            "rerun: only that session and the cohort tables run again.</p>"
+        )
+        sections.append(("Failed sessions", body + table_html(failed)))
     etho = [
         f"<h3>{setup}</h3>" + _img(plot_ethogram(tracks, fps, behaviors), f"ethogram {setup}")
         for setup, (tracks, fps, behaviors) in ethograms.items()

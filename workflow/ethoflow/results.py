@@ -65,11 +65,13 @@ FILES = {
         "write_boris",
         "read_boris",
     ),
+    "results/review/{subject}/{session}.csv": ("ethoflow review", "write_review", "read_review"),
     "results/metrics/{setup}/{mode}.tsv": ("evaluate", "write_table", "read_table"),
     "results/metrics/{setup}/stage1.tsv": ("evaluate_stage1", "write_table", "read_table"),
     "results/metrics/comparison.tsv": ("compare", "write_table", "read_table"),
     "results/summary/time_budget.tsv": ("summarize", "write_table", "read_table"),
     "results/summary/bouts.tsv": ("summarize", "write_table", "read_table"),
+    "results/failed_sessions.tsv": ("failed_sessions", "write_table", "read_table"),
 }
 """path pattern -> (writing rule, writer, reader) of this module."""
 
@@ -490,3 +492,120 @@ def read_boris(path: PathLike) -> pd.DataFrame:
     from .boris import read_events as read_boris_events
 
     return read_boris_events(path)
+
+
+# ---------------------------------------------------------------- reviewed annotations
+REVIEW_COLUMNS = [
+    "behavior",
+    "start_s",
+    "stop_s",
+    "start_frame",
+    "stop_frame",
+    "status",
+    "mode",
+    "reviewer",
+    "reviewed_at",
+]
+REVIEW_STATUSES = ("predicted", "accepted", "relabeled", "split", "trimmed", "added")
+"""``predicted``: a bout of ``mode`` not yet looked at; the others: what the reviewer did."""
+
+
+def write_review(path: PathLike, bouts: pd.DataFrame, fps: float) -> None:
+    """The reviewed bouts of one session (``ethoflow review``): an event CSV that
+    ``annotations.load_annotations`` reads as annotations (``behavior, start_s, stop_s``),
+    plus the exact frames (``start_frame``, ``stop_frame`` exclusive: frames of the pose file,
+    i.e. with the sheet row's ``start_frame`` added, like any annotation file), ``status``
+    (:data:`REVIEW_STATUSES`), the ``mode`` a bout was predicted by, ``reviewer`` and
+    ``reviewed_at`` (ISO 8601, UTC; both empty for a ``predicted`` bout). Sorted by start;
+    bouts do not overlap; ``other`` marks a bout the reviewer rejected."""
+    df = bouts.reindex(columns=REVIEW_COLUMNS).copy()
+    df["start_frame"] = df["start_frame"].astype(np.int64)
+    df["stop_frame"] = df["stop_frame"].astype(np.int64)
+    if ((df.stop_frame - df.start_frame) <= 0).any():
+        raise ValueError("a reviewed bout ends before it starts (stop_frame is exclusive)")
+    bad = sorted(set(df["status"]) - set(REVIEW_STATUSES))
+    if bad:
+        raise ValueError(f"unknown review status(es) {bad} (known: {REVIEW_STATUSES})")
+    df = df.sort_values("start_frame", kind="stable")
+    if (df.start_frame.to_numpy()[1:] < df.stop_frame.to_numpy()[:-1]).any():
+        raise ValueError("reviewed bouts overlap")
+    df["start_s"] = df["start_frame"] / float(fps)
+    df["stop_s"] = df["stop_frame"] / float(fps)
+    df = df.fillna({c: "" for c in ("mode", "reviewer", "reviewed_at")})
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6f")
+
+
+def read_review(path: PathLike) -> pd.DataFrame:
+    """The table :func:`write_review` writes (frames as int64, text columns as str)."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in REVIEW_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(path, f"review table lacks columns {missing}")
+    try:
+        for c in ("start_frame", "stop_frame"):
+            df[c] = df[c].astype(np.int64)
+        for c in ("start_s", "stop_s"):
+            df[c] = df[c].astype(float)
+    except ValueError as err:
+        raise InputError(path, f"non-numeric frame or time in the review table: {err}") from err
+    return df[REVIEW_COLUMNS]
+
+
+# ---------------------------------------------------------------- failed sessions
+FAILED_MAGIC = b"ethoflow: failed session\n"
+"""First bytes of a failure record: what a per-session step writes in place of each of its
+outputs when the session's input is bad (:class:`~ethoflow.errors.InputError`), so that the
+rest of the cohort goes on. Every later step of that session passes the record on; cohort
+steps leave the session out and ``results/failed_sessions.tsv`` names it with the reason."""
+
+
+def write_failed(path: PathLike, reason: str) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(FAILED_MAGIC + reason.strip().encode() + b"\n")
+
+
+def failed_reason(path: PathLike) -> str | None:
+    """The reason recorded in a failure record, or None for any other file (or none)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(FAILED_MAGIC) + 65536)
+    except OSError:
+        return None
+    if not head.startswith(FAILED_MAGIC):
+        return None
+    return head[len(FAILED_MAGIC) :].decode(errors="replace").strip()
+
+
+def drop_failed(*columns: list) -> tuple[list[list], list[tuple[int, str]]]:
+    """Leave out the rows of aligned per-session columns (lists of paths or other values)
+    in which any path is a failure record: ``(kept columns, [(row, reason), ...])``."""
+    n = len(columns[0]) if columns else 0
+    if any(len(c) != n for c in columns):
+        raise ValueError("drop_failed: the columns are not aligned")
+    kept_rows, dropped = [], []
+    for i in range(n):
+        reason = next(
+            (
+                r
+                for c in columns
+                if isinstance(c[i], str | os.PathLike) and (r := failed_reason(c[i])) is not None
+            ),
+            None,
+        )
+        if reason is None:
+            kept_rows.append(i)
+        else:
+            dropped.append((i, reason))
+    return [[c[i] for i in kept_rows] for c in columns], dropped
+
+
+def usable(*columns: list) -> list[list]:
+    """:func:`drop_failed`, logging each left-out row with its reason: the aligned input
+    columns of a cohort step without the sessions that failed."""
+    import logging
+
+    kept, dropped = drop_failed(*columns)
+    for i, reason in dropped:
+        logging.getLogger("ethoflow").warning("left out row %d (failed session): %s", i, reason)
+    return kept

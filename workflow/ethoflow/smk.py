@@ -53,17 +53,54 @@ def redirect_to_log(path: str | None) -> Iterator[None]:
             os.close(saved[1])
 
 
+def _session(smk) -> str | None:
+    wc = smk.wildcards
+    if "subject" in wc.keys() and "session" in wc.keys():
+        return f"{wc.subject}/{wc.session}"
+    return None
+
+
+def _upstream_failure(smk) -> str | None:
+    """The reason of the first failure record among a per-session job's results inputs."""
+    from .results import failed_reason
+
+    for path in smk.input:
+        if str(path).startswith("results/") and (reason := failed_reason(path)) is not None:
+            return reason
+    return None
+
+
+def _record_failure(smk, reason: str) -> None:
+    from .results import write_failed
+
+    for path in smk.output:
+        write_failed(path, reason)
+
+
 def run_step(smk, name: str) -> None:
     """Call the step ``name`` (``ethoflow.steps.<module>.<name>``, see ``steps.STEPS``) with
     the rule's named input, output and params, and ``threads`` where the step takes them.
-    Only the step's own module is imported, so a job pays only for what its rule needs."""
+    Only the step's own module is imported, so a job pays only for what its rule needs.
+
+    A per-session job (wildcards subject and session) whose input is bad, or whose earlier
+    step failed so, writes a failure record in place of each output instead of failing
+    (config ``on_bad_session: skip``, the default), so that one bad session never stops the
+    cohort; ``on_bad_session: fail`` makes it fail the job instead."""
+    from .errors import InputError
     from .steps import STEPS
 
+    session = _session(smk)
+    skip_bad = session is not None and smk.config.get("on_bad_session", "skip") == "skip"
+    log = smk.log[0] if len(smk.log) else None
+    if skip_bad and (reason := _upstream_failure(smk)) is not None:
+        with redirect_to_log(log):
+            print(f"session {session} failed earlier, passed on: {reason}")
+        _record_failure(smk, reason)
+        return
     func = getattr(importlib.import_module(f"ethoflow.steps.{STEPS[name]}"), name)
     kwargs = step_kwargs(smk)
     if "threads" in inspect.signature(func).parameters:
         kwargs["threads"] = smk.threads
-    log = smk.log[0] if len(smk.log) else None
     try:
         with redirect_to_log(log):
             logging.basicConfig(
@@ -74,6 +111,16 @@ def run_step(smk, name: str) -> None:
             except Exception:
                 traceback.print_exc()
                 raise
+    except InputError as err:
+        if not skip_bad:
+            print(f"ethoflow {name} failed: {err}", file=sys.stderr)
+            raise SystemExit(1) from None
+        _record_failure(smk, f"{name}: {err}")
+        print(
+            f"ethoflow {name}: session {session} left out of the cohort: {err}"
+            " (recorded in results/failed_sessions.tsv)",
+            file=sys.stderr,
+        )
     except Exception as err:
         print(f"ethoflow {name} failed: {err}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -95,6 +95,25 @@ rule discover:
         "../scripts/discover.py"
 
 
+rule failed_sessions:
+    input:
+        outputs=[path for _, path in session_final_outputs()],
+    output:
+        table="results/failed_sessions.tsv",
+    log:
+        "logs/failed_sessions.log",
+    conda:
+        "../../envs/ethoflow.yaml"
+    resources:
+        **rule_resources("failed_sessions"),
+    params:
+        output_keys=[k for k, _ in session_final_outputs()],
+        sheet=SHEET[["subject", "session", "setup"]].to_dict("records"),
+        excluded=EXCLUDED,
+    script:
+        "../scripts/failed_sessions.py"
+
+
 rule report:
     input:
         unpack(report_inputs),

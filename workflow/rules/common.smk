@@ -15,9 +15,25 @@ from ethoflow.vocab import MODES, POSE_MODES, STAGE2_MODES, TRAINED_MODES
 # one, bad values, each bad cell and file of the sheet with its line. validate fills defaults.
 ethoflow_config.check_config(config, source=workflow.configfiles)
 validate(config, schema="../schemas/config.schema.yaml")
+# With on_bad_session: skip (the default) a sheet row whose files exist but are bad (empty,
+# unreadable, lacking keypoints, shorter than its frame range) is left out (EXCLUDED: key ->
+# reason, in results/failed_sessions.tsv and the report) instead of stopping the cohort.
+# Errors of the sheet itself (cells, columns, setups, wrong paths) stop the run before any job.
+EXCLUDED = {} if config["on_bad_session"] == "skip" else None
 SHEET = ethoflow_sheet.check_sheet(
-    ethoflow_sheet.read_sheet(config["sessions"]), config["sessions"], config["setups"]
+    ethoflow_sheet.read_sheet(config["sessions"]),
+    config["sessions"],
+    config["setups"],
+    fps_tolerance=config["clips"]["fps_tolerance"],
+    length_tolerance=config["pose"]["length_tolerance_frames"],
+    cache=".snakemake/ethoflow/file_headers.json",
+    excluded=EXCLUDED,
 )
+EXCLUDED = EXCLUDED or {}
+for _key, _reason in EXCLUDED.items():
+    print(
+        f"ethoflow: session {_key} left out of the cohort: {_reason}", file=sys.stderr
+    )
 ROWS = SHEET.to_dict("index")
 SETUPS = sorted(set(SHEET["setup"]))
 VLM_RULES = ("vlm_embed", "vlm_describe", "vlm_icl")
@@ -223,16 +239,27 @@ def vlm_settings(*task_keys, **extra):
 
 
 # ---------------------------------------------------------------- targets
+def session_final_outputs():
+    """(key, path) of every per-session file at the end of the DAG: a failure record in any
+    of them names a failed session (rule failed_sessions)."""
+    out = []
+    for k in SHEET.index:
+        out.append((k, f"results/qc/{k}.tsv"))
+        if has_labels(k):
+            out.append((k, f"results/labels/{k}.csv"))
+        for mode in modes_for_session(k):
+            out.append((k, f"results/behavior/{mode}/{k}.csv"))
+            out.append((k, f"results/behavior/{mode}/{k}.events.csv"))
+            out.append((k, f"results/behavior/{mode}/{k}.nwb"))
+        if has_video(k) and config["vlm"]["describe"]:
+            out.append((k, f"results/descriptions/{k}.jsonl"))
+    return out
+
+
 def get_final_output():
     out = ["results/summary/time_budget.tsv", "results/report/index.html"]
-    for k in SHEET.index:
-        out.append(f"results/qc/{k}.tsv")
-        for mode in modes_for_session(k):
-            out.append(f"results/behavior/{mode}/{k}.csv")
-            out.append(f"results/behavior/{mode}/{k}.events.csv")
-            out.append(f"results/behavior/{mode}/{k}.nwb")
-        if has_video(k) and config["vlm"]["describe"]:
-            out.append(f"results/descriptions/{k}.jsonl")
+    out += ["results/failed_sessions.tsv"]
+    out += [path for _, path in session_final_outputs()]
     if any(eval_sessions(s, "pose") for s in SETUPS):
         out.append("results/metrics/comparison.tsv")
     return out
@@ -294,6 +321,7 @@ def report_inputs(wc):
         "qc": expand_keys("results/qc/{k}.tsv", keys),
         "summary": "results/summary/time_budget.tsv",
         "group_plot": "results/summary/group_comparison.png",
+        "failed": "results/failed_sessions.tsv",
     }
     if evaluated_pairs():
         out["comparison"] = "results/metrics/comparison.tsv"

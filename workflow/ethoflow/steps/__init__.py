@@ -27,4 +27,5 @@ STEPS = {
     "summarize": "cohort",
     "discover": "cohort",
     "report": "cohort",
+    "failed_sessions": "cohort",
 }

@@ -39,6 +39,7 @@ def train_kinematic(
     cfg: dict,
 ) -> None:
     """Tune the speed rule of the kinematic mode on the setup's train split."""
+    pose, labels = results.usable(pose, labels)
     speeds, fps = zip(*(_speed(p, px_per_cm, cfg["smooth_s"]) for p in pose), strict=True)
     ys = [results.read_labels(lb, behaviors) for lb in labels]
     fitted = speed_rule.fit(list(speeds), ys, list(fps), behaviors, cfg)
@@ -58,6 +59,7 @@ def train_classifier(
     cfg: dict,
 ) -> None:
     """Fit a stage-2 clip classifier on the setup's train split."""
+    pose, clips, embeddings, labels = results.usable(pose, clips, embeddings, labels)
     xs, ys = [], []
     for ph, c, e, lb in zip(pose, clips, embeddings, labels, strict=True):
         x, windows = _clip_inputs(mode, c, e, ph)
@@ -123,6 +125,7 @@ def evaluate(
     split: str,
 ) -> None:
     """Per-class precision, recall, F1 and AP of one mode against the labels."""
+    behavior, labels = results.usable(behavior, labels)
     yt, yp, pr = [], [], []
     for b, lb in zip(behavior, labels, strict=True):
         pred = results.read_behavior(b, behaviors)

@@ -47,6 +47,8 @@ def summarize(
     """Time budget, bouts and latency per subject x session x behavior (primary mode), and
     the tidy table of every bout of every mode."""
     rows = _rows(sheet)
+    session_keys, behavior = results.usable(session_keys, behavior)
+    event_keys, events = results.usable(event_keys, events)
     sessions = []
     for k, path in zip(session_keys, behavior, strict=True):
         r = rows[k]
@@ -82,14 +84,15 @@ def discover(
     """Cluster all clips of the cohort, name clusters, flag candidate new behaviors."""
     rows = _rows(sheet)
     label_iter = iter(labels)
+    label_of = [next(label_iter) if has else None for has in labelled]
+    columns = results.usable(session_keys, embeddings, descriptions, pose, label_of)
     sessions = []
-    items = zip(session_keys, embeddings, descriptions, pose, labelled, strict=True)
-    for k, e, d, pose_h5, has in items:
+    for k, e, d, pose_h5, label_path in zip(*columns, strict=True):
         r = rows[k]
         emb = results.read_embeddings(e)
         n = len(emb["embeddings"])
-        if has:
-            y = results.read_labels(next(label_iter), behaviors[r["setup"]])
+        if label_path is not None:
+            y = results.read_labels(label_path, behaviors[r["setup"]])
             clip_y = clip_labels(y, results.read_clip_windows(e, pose_h5))
         else:
             clip_y = np.full(n, -2)
@@ -129,6 +132,7 @@ def report(
     behaviors: dict,
     demo_model: bool,
     model: str,
+    failed: str | None = None,
     comparison: str | None = None,
     metrics: list[str] | None = None,
     confusion: list[str] | None = None,
@@ -140,6 +144,7 @@ def report(
 ) -> None:
     """The self-contained HTML report of the cohort."""
     rows = _rows(sheet)
+    session_keys, behavior, qc = results.usable(session_keys, behavior, qc)
     by_key = dict(zip(session_keys, behavior, strict=True))
     labels = {}  # label codes of every session's primary behavior table, read once
     ethograms = {}
@@ -149,12 +154,15 @@ def report(
             b = results.read_behavior(by_key[k], behaviors[setup])
             labels[k], fps = b["labels"], b["fps"]
             tracks[k] = labels[k].astype(float)
-        ethograms[setup] = (tracks, fps, behaviors[setup])
+        if tracks:  # else every session of the setup failed
+            ethograms[setup] = (tracks, fps, behaviors[setup])
     examples = None
     if clips:
         examples = []
-        video_keys = [k for k in session_keys if rows[k]["video"]]
-        for k, c, pose_h5 in zip(video_keys, clips, pose, strict=True):
+        video_keys = [k for k in rows if rows[k]["video"]]
+        for k, c, pose_h5 in zip(*results.usable(video_keys, clips, pose), strict=True):
+            if k not in labels:  # its primary mode failed
+                continue
             vocab = classes(behaviors[rows[k]["setup"]])
             names = np.asarray(vocab)[labels[k]]
             found = example_clips(
@@ -182,4 +190,36 @@ def report(
         clusters=results.read_table(clusters) if clusters else None,
         candidates=results.read_table(novel) if novel else None,
         usage_plot=Path(usage_plot).read_bytes() if usage_plot else None,
+        failed=results.read_table(failed) if failed else None,
     )
+
+
+def failed_sessions(
+    outputs: list[str], table: str, output_keys: list[str], sheet: list[dict], excluded: dict
+) -> None:
+    """``results/failed_sessions.tsv``: every session left out of the cohort, at the sheet
+    check (``excluded``: key -> reason) or by a failure record among its final outputs."""
+    rows = _rows(sheet)
+    found: dict[tuple[str, str], list[str]] = {}
+    for k, path in zip(output_keys, outputs, strict=True):
+        reason = results.failed_reason(path)
+        if reason is not None:
+            found.setdefault((k, reason), []).append(Path(path).name)
+    records = [
+        {"key": k, "step": "sheet check", "reason": reason, "outputs_affected": "all"}
+        for k, reason in excluded.items()
+    ]
+    for (k, reason), names in found.items():
+        step = reason.split(":", 1)[0]
+        records.append({"key": k, "step": step, "reason": reason, "outputs_affected": len(names)})
+    table_rows = []
+    for rec in records:
+        subject, session = rec.pop("key").split("/", 1)
+        setup = rows.get(f"{subject}/{session}", {}).get("setup", "")
+        table_rows.append({"subject": subject, "session": session, "setup": setup, **rec})
+    columns = ["subject", "session", "setup", "step", "reason", "outputs_affected"]
+    results.write_table(pd.DataFrame(table_rows, columns=columns), table)
+    for r in table_rows:
+        log.warning(
+            "failed session %s/%s (%s): %s", r["subject"], r["session"], r["step"], r["reason"]
+        )

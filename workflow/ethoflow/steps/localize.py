@@ -32,6 +32,7 @@ def train_localizer(
     from .. import stage1
 
     torch.set_num_threads(max(1, threads))
+    pose, labels = results.usable(pose, labels)
     if not pose:
         raise InputError(None, "no annotated train session for this setup: cannot train stage 1")
     loaded = [results.read_pose(p) for p in pose]
@@ -87,6 +88,7 @@ def evaluate_stage1(
     cfg: dict,
 ) -> None:
     """Localization metrics over the evaluated sessions of a setup (concatenated)."""
+    stage1, proposals, labels = results.usable(stage1, proposals, labels)
     pa, pc, ys, props, offset, fps = [], [], [], [], 0, None
     for s1, pr, lb in zip(stage1, proposals, labels, strict=True):
         s = results.read_stage1(s1)

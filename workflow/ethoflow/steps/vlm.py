@@ -86,6 +86,7 @@ def icl_exemplars(
 ) -> None:
     """Labelled exemplar clips for in-context classification, drawn from the train split,
     chosen to cover each class in pose-feature space (``icl.choose_exemplars``)."""
+    clips, labels, pose = results.usable(clips, labels, pose)
     windows = [results.read_clip_windows(c, ph) for c, ph in zip(clips, pose, strict=True)]
     clip_y = [
         clip_labels(results.read_labels(lb, behaviors), w)
