@@ -113,7 +113,8 @@ def classify(
     results.write_events(bouts, events)
     observation = {"observation": f"{subject}_{session}", "subject": subject, "media": video}
     results.write_boris(bouts, boris, **observation, fps=fps, total_length=len(y) / fps)
-    write_nwb(nwb, y, fps, behaviors, subject=subject, session=session, probs=probs)
+    pose = results.read_pose(pose_h5)[0]  # the session's pose goes into the NWB (ndx-pose)
+    write_nwb(nwb, y, fps, behaviors, subject=subject, session=session, probs=probs, pose=pose)
 
 
 def evaluate(
