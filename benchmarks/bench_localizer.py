@@ -40,7 +40,7 @@ def main() -> None:
         x = rng.normal(size=(2000, 28)).astype(np.float32)
         y = (rng.random(2000) < 0.2).astype(np.int64)
         small = {"epochs": 1, "min_epochs": 1, "min_steps": 1}
-        localizer.train([x], [y], 4, small, 0, ckpt, False)
+        localizer.train([x], [y], 4, small, 0, ckpt, False, fps=30.0)
         model = localizer.load(ckpt)
         n = 30 * 3600
         feats = rng.normal(size=(n, 28)).astype(np.float32)
@@ -58,7 +58,7 @@ def main() -> None:
 
         fx, fy = _freezing_features()
         t0 = time.perf_counter()
-        res = localizer.train([fx[:4000]], [fy[:4000]], 2, {}, 0, ckpt, False)
+        res = localizer.train([fx[:4000]], [fy[:4000]], 2, {}, 0, ckpt, False, fps=50.0)
         dt = time.perf_counter() - t0
         print(
             f"training, 1 CPU thread, default cfg, 4,000 freezing frames: {dt:.1f} s, "

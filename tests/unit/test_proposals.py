@@ -108,3 +108,51 @@ def test_evaluate_stage1_and_threshold_sweep():
     assert sweep.coverage.is_monotonic_decreasing
     assert sweep.proposal_recall.iloc[0] >= sweep.proposal_recall.iloc[-1]
     assert sweep.n_proposals.iloc[-1] == 0
+
+
+def test_propose_is_the_union_of_the_behaviors_proposals():
+    p = np.zeros((200, 3), np.float32)
+    p[:, 0] = 1.0
+    p[10:20, 1] = 0.9  # behavior 1
+    p[24:30, 2] = 0.6  # behavior 2, 4 frames later: merged with 10:20 (gap 0.1 s = 5 frames)
+    p[60:70, 2] = 0.6
+    p[100:110, 2] = 0.4  # under behavior 2's threshold
+    cfg = {**RAW, "merge_gap_s": 0.1}
+    out = proposals.propose(p, 50, cfg, {1: 0.5, 2: 0.5})
+    assert out[["start_frame", "end_frame"]].values.tolist() == [[10, 30], [60, 70]]
+    # without thresholds: p_action = 1 - p_other at the fixed thresholds
+    q = p.copy()
+    q[10:20, 0] = 0.1
+    fixed = proposals.propose(q, 50, cfg)
+    assert fixed[["start_frame", "end_frame"]].values.tolist() == [[10, 20]]
+    assert fixed.score.iloc[0] == pytest.approx(0.9)
+
+
+def test_thresholds_reach_the_target_recall_at_the_least_coverage():
+    """1,000 frames: behavior frames 100:200 at p 0.71 and 200:250 at p 0.41, a distractor
+    at 300:400 with p 0.51. A threshold t covers a run where p > t (on = off here)."""
+    p = np.zeros((1000, 2), np.float32)
+    p[100:200, 1], p[200:250, 1], p[300:400, 1] = 0.71, 0.41, 0.51
+    p[:, 0] = 1 - p[:, 1]
+    y = np.zeros(1000, np.int64)
+    y[100:250] = 1
+    cfg = {**RAW, "on_threshold": 0.5, "off_threshold": 0.5, "clip_seconds": 1.0}
+    # recall >= 0.95 needs the 0.41 frames: t = 0.40 covers 100:250 and 300:400
+    tuned = proposals.tune_thresholds([p], [y], [50.0], {**cfg, "target_recall": 0.95}, ["b"])
+    assert tuned["thresholds"] == {1: 0.4}
+    assert tuned["behaviors"]["b"] == {"threshold": 0.4, "recall": 1.0, "coverage": 0.25}
+    assert tuned["recall"] == 1.0 and tuned["coverage"] == 0.25
+    # recall 0.6 is reached by 100:200 alone (100/150): t = 0.70, 10 % of the video
+    low = proposals.tune_thresholds([p], [y], [50.0], {**cfg, "target_recall": 0.6}, ["b"])
+    assert low["thresholds"] == {1: 0.7}
+    assert low["recall"] == pytest.approx(100 / 150) and low["coverage"] == 0.1
+    # clips of 1 s (50 frames): the 100-frame proposal needs 2 clips, no more video
+    assert low["clip_coverage"] == 0.1
+    curve = tuned["curves"]["b"]
+    assert len(curve["threshold"]) == len(curve["recall"]) == len(curve["coverage"])
+    i = curve["threshold"].index(0.5)
+    # t = 0.5 covers 100:200 and the 0.51 distractor
+    assert curve["recall"][i] == pytest.approx(100 / 150) and curve["coverage"][i] == 0.2
+    union = tuned["curve"]
+    assert union["target"][-1] == 1.0 and union["recall"][-1] == 1.0
+    assert np.all(np.diff(union["coverage"]) >= 0)  # more recall asked, more video sent

@@ -1,16 +1,23 @@
 """Stage 1: a temporal 1D-CNN over pose features (CalMS21 baseline design).
 
-Every frame is classified from a window of ±``context`` frames of pose features. The model is
-fully convolutional in time: a 1x1 projection of the features, then residual dilated
-convolutions whose receptive field covers ±context frames, and two 1x1 heads:
+Every frame is classified from a window of ±``context_s`` seconds of pose features. The
+model is fully convolutional in time: a 1x1 projection of the features, then residual dilated
+convolutions whose receptive field covers ±context frames (``context_s`` times the rate of the
+features, ``fps``), and two 1x1 heads:
 
 - action-vs-other (sigmoid): where something happens, turned into proposals;
 - behavior (softmax over ``other`` + the vocabulary): the pose-only baseline classifier.
 
 Inference over a whole session is a single pass (chunked for very long sessions), never a
-per-frame loop. Training samples random windows of the train sessions, ignores unlabelled
-frames (label -1), weights rare classes up, and stops early on a validation split made of
-contiguous time blocks.
+per-frame loop. Training samples random windows of ``window_s`` seconds of the train sessions,
+ignores unlabelled frames (label -1), weights rare classes up, and stops early on a
+validation split made of contiguous time blocks.
+
+Augmentation (``augment``, applied to keypoints before features are computed, by
+``stage1``): time stretch (±``augment_time_stretch``), scale jitter (±``augment_scale``),
+rotation, mirroring, Gaussian keypoint noise (``augment_noise`` body sizes) and keypoint
+dropout (``augment_dropout`` of the keypoint-frames set missing). Labels follow the time
+stretch frame by frame; the geometric parts leave them alone.
 """
 
 from __future__ import annotations
@@ -109,8 +116,11 @@ def train(
     seed: int,
     out_path: str | os.PathLike,
     progress: bool = True,
+    *,
+    fps: float,
 ) -> dict:
-    """Fit the two-headed CNN; write the checkpoint atomically; return training metrics."""
+    """Fit the two-headed CNN on features sampled at ``fps``; write the checkpoint
+    atomically; return training metrics."""
     from tqdm import tqdm
 
     cfg = {**DEFAULTS, **{k: v for k, v in cfg.items() if v is not None}}
@@ -142,14 +152,15 @@ def train(
     n_neg = float(np.sum(flat == 0))
     pos_weight = torch.tensor(min(50.0, n_neg / n_pos) if n_pos else 1.0, device=device)
 
-    dil = dilations_for(int(cfg["context"]), int(cfg["layers"]))
+    context = max(1, int(round(float(cfg["context_s"]) * fps)))
+    dil = dilations_for(context, int(cfg["layers"]))
     model = TemporalCNN(n_feat, n_classes, int(cfg["channels"]), dil, float(cfg["dropout"]))
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     ce = nn.CrossEntropyLoss(
         weight=torch.tensor(weights, dtype=torch.float32, device=device), ignore_index=-1
     )
-    window = int(min(cfg["window"], max(len(y) for y in ys)))
+    window = int(min(max(8, round(float(cfg["window_s"]) * fps)), max(len(y) for y in ys)))
     lengths = [len(y) for y in ys]
     steps = max(int(cfg["min_steps"]), int(sum(lengths) / (window * cfg["batch_size"]) * 4))
     xt = [torch.from_numpy(x.T.copy()) for x in xs]
@@ -208,6 +219,7 @@ def train(
         "n_features": n_feat,
         "n_classes": n_classes,
         "seed": seed,
+        "fps": float(fps),
     }
     save_torch(ckpt, out_path)
     last = history[best[2]] if history else {}
@@ -220,6 +232,7 @@ def train(
         "class_weights": weights.tolist(),
         "dilations": dil,
         "receptive_field_frames": 2 * sum(dil) + 1,
+        "receptive_field_s": (2 * sum(dil) + 1) / fps,
         "history": history,
     }
 
@@ -310,3 +323,74 @@ def predict_frames(
         pa[start : start + batch_frames] = torch.sigmoid(act[0, sl]).cpu().numpy()
         pc[start : start + batch_frames] = torch.softmax(cls[0, :, sl], 0).T.cpu().numpy()
     return pa, pc
+
+
+# --- augmentation (keypoints [T, A, K, 2], pixels; applied before features are computed) ---
+
+
+def time_stretch(
+    keypoints: np.ndarray, labels: np.ndarray, factor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The recording played ``factor`` times slower (``factor`` > 1: longer, slower
+    movements): ``round(T * factor)`` frames at the same frame rate, keypoints linearly
+    interpolated (a missing neighbour gives a missing value), each new frame labelled as the
+    nearest original frame."""
+    kp = np.asarray(keypoints, np.float64)
+    t = len(kp)
+    n = max(1, int(round(t * factor)))
+    pos = np.minimum(np.arange(n) / factor, t - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, t - 1)
+    w = (pos - lo).reshape(-1, *([1] * (kp.ndim - 1)))
+    out = kp[lo] * (1 - w) + kp[hi] * w
+    out = np.where(w == 0, kp[lo], out)  # exact frames keep their value (NaN stays NaN)
+    idx = np.minimum(np.round(pos).astype(int), t - 1)
+    return out, np.asarray(labels)[idx]
+
+
+def rotate(keypoints: np.ndarray, angle: float, centre: np.ndarray) -> np.ndarray:
+    """Keypoints rotated by ``angle`` radians (counter-clockwise) about ``centre`` [2]."""
+    c, s = np.cos(angle), np.sin(angle)
+    rel = np.asarray(keypoints, np.float64) - centre
+    return np.stack([c * rel[..., 0] - s * rel[..., 1], s * rel[..., 0] + c * rel[..., 1]], -1) + (
+        centre
+    )
+
+
+def mirror(keypoints: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Keypoints mirrored left-right about the vertical line through ``centre``."""
+    out = np.asarray(keypoints, np.float64).copy()
+    out[..., 0] = 2 * centre[0] - out[..., 0]
+    return out
+
+
+def scale(keypoints: np.ndarray, factor: float, centre: np.ndarray) -> np.ndarray:
+    """Keypoints scaled by ``factor`` about ``centre``."""
+    return centre + factor * (np.asarray(keypoints, np.float64) - centre)
+
+
+def augment(
+    keypoints: np.ndarray, labels: np.ndarray, rng: np.random.Generator, cfg: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """One random augmentation of a recording (see the module docstring): time stretch,
+    rotation about the mean keypoint position, mirroring (half the draws), scale jitter,
+    keypoint noise and dropout. Returns new keypoints and the labels of their frames."""
+    from .speed_rule import body_size
+
+    cfg = {**DEFAULTS, **cfg}
+    ts, sc = float(cfg["augment_time_stretch"]), float(cfg["augment_scale"])
+    kp, y = time_stretch(keypoints, labels, rng.uniform(1 - ts, 1 + ts) if ts > 0 else 1.0)
+    finite = np.isfinite(kp).all(-1)
+    centre = kp[finite].mean(0) if finite.any() else np.zeros(2)
+    if cfg["augment_rotate"]:
+        kp = rotate(kp, rng.uniform(0, 2 * np.pi), centre)
+    if cfg["augment_mirror"] and rng.random() < 0.5:
+        kp = mirror(kp, centre)
+    if sc > 0:
+        kp = scale(kp, rng.uniform(1 - sc, 1 + sc), centre)
+    if cfg["augment_noise"] > 0:
+        kp = kp + rng.normal(0, float(cfg["augment_noise"]) * body_size(kp), kp.shape)
+    if cfg["augment_dropout"] > 0:
+        drop = rng.random(kp.shape[:-1]) < float(cfg["augment_dropout"])
+        kp[drop] = np.nan
+    return kp.astype(np.float32), y

@@ -1,4 +1,13 @@
-"""Action proposals from stage-1 probabilities, clip windows, and stage-1 evaluation."""
+"""Action proposals from stage-1 probabilities, clip windows, and stage-1 evaluation.
+
+Proposals are hysteresis segments of a smoothed probability (``make_proposals``). With
+``target_recall`` (default 0.95) the stage-1 model carries one threshold per behavior, chosen
+on its validation predictions (``tune_thresholds``): the largest on-threshold of that
+behavior's probability whose proposals still cover ``target_recall`` of the behavior's
+frames, i.e. the least video sent to the GPU at that recall. A session's proposals are then
+the union of the behaviors' proposals (``propose``). Without it (``target_recall: null``),
+the fixed ``on_threshold``/``off_threshold`` apply to ``p_action``.
+"""
 
 from __future__ import annotations
 
@@ -42,17 +51,145 @@ def make_proposals(p_action: np.ndarray, fps: float, cfg: dict) -> pd.DataFrame:
     pad = round(cfg["pad_s"] * fps)
     starts = np.clip(starts - pad, 0, n)
     ends = np.clip(ends + pad, 0, n)
-    gap = round(cfg["merge_gap_s"] * fps)
+    return _table(_merge(starts, ends, round(cfg["merge_gap_s"] * fps)), p)
+
+
+def _merge(starts, ends, gap: int) -> list[list[int]]:
+    """Sorted segments, those less than ``gap`` frames apart merged."""
     merged: list[list[int]] = []
-    for s, e in zip(starts, ends, strict=True):
+    for s, e in sorted(zip(starts, ends, strict=True)):
         if merged and s - merged[-1][1] <= gap:
             merged[-1][1] = max(merged[-1][1], int(e))
         else:
             merged.append([int(s), int(e)])
-    rows = [(s, e, float(p[s:e].mean())) for s, e in merged]
+    return merged
+
+
+def _table(segments: list[list[int]], p: np.ndarray) -> pd.DataFrame:
+    rows = [(s, e, float(p[s:e].mean())) for s, e in segments]
     return pd.DataFrame(rows, columns=COLUMNS).astype(
         {"start_frame": np.int64, "end_frame": np.int64, "score": np.float64}
     )
+
+
+def _at_threshold(cfg: dict, t: float) -> dict:
+    """``cfg`` with the on-threshold ``t`` and the off-threshold in the configured ratio."""
+    ratio = cfg["off_threshold"] / cfg["on_threshold"] if cfg["on_threshold"] > 0 else 1.0
+    return {**cfg, "on_threshold": float(t), "off_threshold": float(t) * min(1.0, ratio)}
+
+
+def propose(
+    p_class: np.ndarray, fps: float, cfg: dict, thresholds: dict[int, float] | None = None
+) -> pd.DataFrame:
+    """A session's proposals: the union of every behavior's proposals from its own
+    probability column at its threshold (``{class code: on-threshold}``), segments closer
+    than ``merge_gap_s`` merged; scored by the mean ``p_action`` (1 - p_other). Without
+    thresholds: ``make_proposals`` of ``p_action`` at the configured thresholds."""
+    cfg = {**DEFAULTS, **cfg}
+    p = np.asarray(p_class, np.float32)
+    p_action = 1.0 - p[:, 0] if p.ndim == 2 and p.shape[1] else np.zeros(len(p), np.float32)
+    if not thresholds:
+        return make_proposals(p_action, fps, cfg)
+    starts, ends = [], []
+    for c, t in thresholds.items():
+        one = make_proposals(p[:, int(c)], fps, _at_threshold(cfg, t))
+        starts += one.start_frame.tolist()
+        ends += one.end_frame.tolist()
+    return _table(_merge(starts, ends, round(cfg["merge_gap_s"] * fps)), p_action)
+
+
+THRESHOLD_GRID = np.round(np.arange(0.02, 0.991, 0.02), 2)
+TARGET_GRID = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 1.0)
+
+
+def tune_thresholds(
+    p_class: list[np.ndarray],
+    labels: list[np.ndarray],
+    fps: list[float],
+    cfg: dict,
+    behaviors: list[str],
+) -> dict:
+    """Per-behavior proposal thresholds reaching ``cfg["target_recall"]`` of that behavior's
+    frames at the least coverage, on validation predictions ``p_class`` (per session, at
+    session frames) with their ``labels``.
+
+    Returns ``{"target_recall", "thresholds": {code: t}, "behaviors": {name: {threshold,
+    recall, coverage}}, "recall", "coverage", "clip_coverage"`` (of the union, all action
+    frames), ``"curves"`` (per behavior: ``threshold``, ``recall``, ``coverage`` arrays over
+    ``THRESHOLD_GRID``) and ``"curve"`` (the union's ``target``, ``recall``, ``coverage``,
+    ``clip_coverage`` when the thresholds are chosen for each of ``TARGET_GRID``)}``."""
+    cfg = {**DEFAULTS, **cfg}
+    target = float(cfg["target_recall"])
+    n_total = sum(len(y) for y in labels)
+    curves, chosen, per = {}, {}, {}
+    for c, name in enumerate(behaviors, start=1):
+        support = sum(int(np.sum(y == c)) for y in labels)
+        if not support:
+            continue
+        rec, cov = [], []
+        for t in THRESHOLD_GRID:
+            hit = cover = 0
+            for p, y, f in zip(p_class, labels, fps, strict=True):
+                m = covered(make_proposals(p[:, c], f, _at_threshold(cfg, t)), len(y))
+                hit += int(np.sum(m & (y == c)))
+                cover += int(m.sum())
+            rec.append(hit / support)
+            cov.append(cover / max(1, n_total))
+        rec, cov = np.asarray(rec), np.asarray(cov)
+        curves[name] = {"threshold": THRESHOLD_GRID.tolist(), "recall": rec.tolist()}
+        curves[name]["coverage"] = cov.tolist()
+        k = _pick(rec, cov, target)
+        chosen[c] = float(THRESHOLD_GRID[k])
+        per[name] = {"threshold": chosen[c], "recall": float(rec[k]), "coverage": float(cov[k])}
+
+    def union(thr: dict[int, float]) -> tuple[float, float, float]:
+        hit = act = cover = clip = 0
+        for p, y, f in zip(p_class, labels, fps, strict=True):
+            props = propose(p, f, cfg, thr) if thr else _table([], np.zeros(0))
+            m = covered(props, len(y))
+            hit += int(np.sum(m & (y > 0)))
+            act += int(np.sum(y > 0))
+            cover += int(m.sum())
+            if "clip_seconds" in cfg and len(props):
+                clip += int(
+                    covered(clip_windows(props, len(y), f, cfg["clip_seconds"]), len(y)).sum()
+                )
+        n = max(1, n_total)
+        return (hit / act if act else float("nan")), cover / n, clip / n
+
+    curve = {"target": [], "recall": [], "coverage": [], "clip_coverage": []}
+    for r in TARGET_GRID:
+        thr = {
+            c: float(
+                THRESHOLD_GRID[_pick(np.asarray(curves[b]["recall"]), curves[b]["coverage"], r)]
+            )
+            for c, b in enumerate(behaviors, start=1)
+            if b in curves
+        }
+        for key, v in zip(("recall", "coverage", "clip_coverage"), union(thr), strict=True):
+            curve[key].append(v)
+        curve["target"].append(r)
+    rec, cov, clip = union(chosen)
+    return {
+        "target_recall": target,
+        "thresholds": chosen,
+        "behaviors": per,
+        "recall": rec,
+        "coverage": cov,
+        "clip_coverage": clip,
+        "curves": curves,
+        "curve": curve,
+    }
+
+
+def _pick(recall: np.ndarray, coverage, target: float) -> int:
+    """Index of the threshold of least coverage whose recall reaches ``target`` (the larger
+    threshold on ties), else of the most recall."""
+    recall, coverage = np.asarray(recall), np.asarray(coverage)
+    ok = np.flatnonzero(recall >= target - 1e-12)
+    if not len(ok):
+        return int(np.flatnonzero(recall == recall.max()).max())
+    return int(ok[coverage[ok] == coverage[ok].min()].max())
 
 
 def clip_windows(

@@ -167,6 +167,56 @@ def example_clips(
     return out
 
 
+def stage1_section(logs: dict[str, dict]) -> str:
+    """Per setup: the stage-1 candidates with their validation scores and the choice, the
+    tuned post-processing, the proposal thresholds, and recall against the share of video
+    sent to the GPU (validation predictions; ``logs``: setup -> training log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    body = []
+    for setup, lg in logs.items():
+        cands = pd.DataFrame(
+            [
+                {"candidate": c, "validation macro F1": f, "chosen": c == lg.get("choice")}
+                | {f"F1 {b}": v for b, v in lg.get("candidate_behaviors", {}).get(c, {}).items()}
+                for c, f in lg.get("candidates", {}).items()
+            ]
+        )
+        part = (
+            f"<h3>{html.escape(setup)}</h3><p>validation: {html.escape(lg.get('validation', ''))}"
+        )
+        part += f", {lg.get('folds', '')} folds</p>" + table_html(cands)
+        post = lg.get("postprocess", {}).get("rules")
+        if post:
+            part += "<p>post-processing (tuned on validation)</p>"
+            part += table_html(pd.DataFrame([{"behavior": b, **r} for b, r in post.items()]))
+        pr = lg.get("proposals")
+        if pr:
+            part += f"<p>proposal thresholds for validation recall {pr['target_recall']:g}: "
+            part += f"recall {pr['recall']:.3f} of action frames, {pr['coverage']:.1%} of the "
+            part += f"video in proposals, {pr['clip_coverage']:.1%} in clips</p>"
+            part += table_html(
+                pd.DataFrame([{"behavior": b, **v} for b, v in pr["behaviors"].items()])
+            )
+            fig, ax = plt.subplots(figsize=(5, 3.2))
+            for b, c in pr["curves"].items():
+                ax.plot(c["coverage"], c["recall"], ".-", ms=3, label=b)
+            cv = pr["curve"]
+            ax.plot(cv["clip_coverage"], cv["recall"], "k--", label="all (clips)")
+            ax.plot([pr["clip_coverage"]], [pr["recall"]], "ko")
+            ax.set(xlabel="share of video sent to the GPU", ylabel="recall", xlim=(0, 1))
+            ax.set(ylim=(0, 1.02), title=f"{setup}: stage-1 validation")
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            part += _img(_fig_png(fig), f"recall vs coverage {setup}")
+            plt.close(fig)
+        body.append(part)
+    return "\n".join(body)
+
+
 def build_report(
     out_path: str | os.PathLike,
     *,
@@ -184,6 +234,7 @@ def build_report(
     candidates: pd.DataFrame | None = None,
     usage_plot: bytes | None = None,
     failed: pd.DataFrame | None = None,
+    stage1_logs: dict[str, dict] | None = None,
 ) -> None:
     """The self-contained HTML report of a cohort.
 
@@ -223,6 +274,8 @@ def build_report(
         for name, table, png in metrics:
             body += f"<h3>{name}</h3>" + table_html(table) + _img(png, f"confusion {name}")
         sections.append(("Evaluation", body))
+    if stage1_logs:
+        sections.append(("Stage 1: model choice and proposals", stage1_section(stage1_logs)))
     sections.append(("Time budgets", table_html(budget, 200) + _img(group_plot, "groups")))
     if examples is not None:
         ex = []

@@ -322,6 +322,11 @@ def report_inputs(wc):
         "summary": "results/summary/time_budget.tsv",
         "group_plot": "results/summary/group_comparison.png",
         "failed": "results/failed_sessions.tsv",
+        "stage1_logs": [
+            f"results/models/{s}/localizer_training.json"
+            for s in SETUPS
+            if train_sessions(s)
+        ],
     }
     if evaluated_pairs():
         out["comparison"] = "results/metrics/comparison.tsv"

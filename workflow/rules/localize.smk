@@ -20,6 +20,9 @@ rule train_localizer:
         behaviors=lambda wc: config["setups"][wc.setup]["behaviors"],
         cfg=config["localizer"],
         px_per_cm=lambda wc: config["setups"][wc.setup].get("px_per_cm"),
+        proposals=config["proposals"],
+        head=lambda wc: config["setups"][wc.setup].get("head"),
+        tail=lambda wc: config["setups"][wc.setup].get("tail"),
     script:
         "../scripts/train_localizer.py"
 
@@ -41,6 +44,7 @@ rule localize:
         **rule_resources("localize"),
     params:
         cfg=config["proposals"],
+        px_per_cm=lambda wc: setup_cfg(wc).get("px_per_cm"),
     script:
         "../scripts/localize.py"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -133,6 +134,7 @@ def report(
     demo_model: bool,
     model: str,
     failed: str | None = None,
+    stage1_logs: list[str] | None = None,
     comparison: str | None = None,
     metrics: list[str] | None = None,
     confusion: list[str] | None = None,
@@ -191,6 +193,9 @@ def report(
         candidates=results.read_table(novel) if novel else None,
         usage_plot=Path(usage_plot).read_bytes() if usage_plot else None,
         failed=results.read_table(failed) if failed else None,
+        stage1_logs={
+            Path(p).parent.name: json.loads(Path(p).read_text()) for p in stage1_logs or []
+        },
     )
 
 

@@ -11,9 +11,21 @@ import pandas as pd
 from .. import results
 from ..atomic import atomic_path
 from ..errors import InputError
-from ..proposals import make_proposals, stage1_metrics, threshold_sweep
+from ..proposals import stage1_metrics, threshold_sweep
 
 log = logging.getLogger("ethoflow")
+
+
+def _px_per_cm(pose_h5: str, fallback) -> float | None:
+    """The session's px_per_cm (pose h5 attr, NaN when unknown), else the setup's."""
+    value = results.read_pose_attrs(pose_h5).get("px_per_cm")
+    for v in (value, fallback):
+        try:
+            if v is not None and np.isfinite(float(v)) and float(v) > 0:
+                return float(v)
+        except (TypeError, ValueError):
+            continue
+    return None
 
 
 def train_localizer(
@@ -25,50 +37,80 @@ def train_localizer(
     cfg: dict,
     px_per_cm: float | None = None,
     threads: int = 1,
+    proposals: dict | None = None,
+    head: str | None = None,
+    tail: str | None = None,
 ) -> None:
     """Choose and train the setup's stage-1 model on its train split."""
-    import torch
-
     from .. import stage1
 
-    torch.set_num_threads(max(1, threads))
-    pose, labels = results.usable(pose, labels)
+    if "cnn" in cfg.get("candidates", ["cnn"]):
+        import torch
+
+        torch.set_num_threads(max(1, threads))
     if not pose:
         raise InputError(None, "no annotated train session for this setup: cannot train stage 1")
-    loaded = [results.read_pose(p) for p in pose]
+    loaded = [results.read_pose(p)[0] for p in pose]
     ys = [results.read_labels(p, behaviors) for p in labels]
-    for (_, f, _), y, path in zip(loaded, ys, labels, strict=True):
-        if len(f) != len(y):
-            raise InputError(path, f"{len(y)} labels for {len(f)} pose frames")
+    for p, y, path in zip(loaded, ys, labels, strict=True):
+        if p.n_frames != len(y):
+            raise InputError(path, f"{len(y)} labels for {p.n_frames} pose frames")
     result = stage1.train(
-        [p for p, _, _ in loaded],
-        [f for _, f, _ in loaded],
+        loaded,
         ys,
         len(behaviors) + 1,
         cfg,
         model,
-        px_per_cm=px_per_cm,
+        px_per_cm=[_px_per_cm(p, px_per_cm) for p in pose],
+        head=head,
+        tail=tail,
+        proposals_cfg=proposals,
+        behaviors=behaviors,
     )
-    log.info("stage 1: %s chosen, validation macro F1 %s", result["choice"], result["candidates"])
+    log.info(
+        "stage 1: %s chosen (%s), validation macro F1 %s",
+        result["choice"],
+        result["validation"],
+        result["candidates"],
+    )
+    if "postprocess" in result:
+        log.info("stage 1 post-processing: %s", result["postprocess"]["rules"])
+    if "proposals" in result:
+        pr = result["proposals"]
+        log.info(
+            "proposal thresholds %s: validation recall %.3f at coverage %.3f",
+            pr["behaviors"],
+            pr["recall"],
+            pr["coverage"],
+        )
     with atomic_path(metrics) as tmp:
         tmp.write_text(json.dumps(result, indent=2, default=float))
 
 
 def localize(
-    pose_h5: str, model: str, stage1: str, proposals: str, cfg: dict, threads: int = 1
+    pose_h5: str,
+    model: str,
+    stage1: str,
+    proposals: str,
+    cfg: dict,
+    threads: int = 1,
+    px_per_cm: float | None = None,
 ) -> None:
-    """Frame probabilities of the stage-1 model and the action proposals of one session."""
+    """Frame probabilities of the stage-1 model and the action proposals of one session,
+    at the session's own frames."""
     from .. import stage1 as stage1_model
 
     fitted = stage1_model.load(model)
-    if fitted[0] == "cnn":
+    if fitted.kind == "cnn":
         import torch
 
         torch.set_num_threads(max(1, threads))
-    pose, feats, _ = results.read_pose(pose_h5)
-    p_action, p_class = stage1_model.predict(fitted, feats, pose)
+    pose = results.read_pose(pose_h5)[0]
     fps = float(pose.fps)
-    props = make_proposals(p_action, fps, cfg)
+    p_raw = stage1_model.predict_raw(fitted, pose, _px_per_cm(pose_h5, px_per_cm))
+    p_action = (1.0 - p_raw[:, 0]).astype(np.float32)
+    p_class = stage1_model.postprocess(fitted, p_raw, fps)
+    props = stage1_model.proposals(fitted, p_raw, fps, cfg)
     results.write_stage1(stage1, p_action, p_class, fps, model)
     results.write_proposals(props, proposals)
     log.info(
