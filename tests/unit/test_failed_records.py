@@ -99,3 +99,17 @@ def test_drop_failed_keeps_rows_aligned(tmp_path):
     assert results.failed_reason(good) is None and results.failed_reason(tmp_path / "no") is None
     with pytest.raises(ValueError):
         results.drop_failed(keys, first[:2])
+
+
+def test_evaluation_of_only_failed_sessions_is_an_empty_table(tmp_path):
+    from ethoflow.steps.classify import evaluate
+
+    b, lb = tmp_path / "b.csv", tmp_path / "l.csv"
+    results.write_failed(b, "cut_clips: v.mp4: cannot decode")
+    results.write_failed(lb, "cut_clips: v.mp4: cannot decode")
+    out = tmp_path / "m.tsv"
+    evaluate([str(b)], [str(lb)], str(out), str(tmp_path / "c.png"), ["freezing"], "test")
+    table = results.read_table(out)
+    assert list(table["n_sessions"].unique()) == [0]
+    assert table[["precision", "recall", "f1", "ap"]].isna().all().all()
+    assert (table["support"] == 0).all()

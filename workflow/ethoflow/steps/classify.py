@@ -133,6 +133,8 @@ def evaluate(
         yt.append(results.read_labels(lb, behaviors))
         yp.append(pred["labels"])
         pr.append(pred["probs"])
+    if not behavior:  # every evaluated session failed: an empty table, the cohort goes on
+        yt, yp, pr = [np.zeros(0, int)], [np.zeros(0, int)], [np.zeros((0, len(behaviors) + 1))]
     y_true, y_pred, probs = np.concatenate(yt), np.concatenate(yp), np.concatenate(pr)
     table = per_class_metrics(y_true, y_pred, probs, behaviors).assign(
         evaluated_on=split, n_sessions=len(behavior)
