@@ -282,8 +282,9 @@ def _validate(model, xs, val_y, n_classes, ce, pos_weight, device):
     return float(np.mean(losses)), _macro_f1(y, p, n_classes), _macro_f1(y > 0, a, 2)
 
 
-def load(path: str | os.PathLike, device: str = "cpu") -> TemporalCNN:
-    ckpt = torch.load(path, map_location=device, weights_only=False)
+def from_checkpoint(ckpt: dict) -> TemporalCNN:
+    """The network (in eval mode) of a checkpoint dict: its shape, weights and the feature
+    normalization it was trained with."""
     model = TemporalCNN(
         ckpt["n_features"],
         ckpt["n_classes"],
@@ -294,8 +295,12 @@ def load(path: str | os.PathLike, device: str = "cpu") -> TemporalCNN:
     model.load_state_dict(ckpt["state_dict"])
     model.mean = torch.from_numpy(np.asarray(ckpt["mean"], np.float32))
     model.std = torch.from_numpy(np.asarray(ckpt["std"], np.float32))
-    model.eval()
-    return model.to(device)
+    return model.eval()
+
+
+def load(path: str | os.PathLike, device: str = "cpu") -> TemporalCNN:
+    ckpt = torch.load(path, map_location=device, weights_only=False)
+    return from_checkpoint(ckpt).to(device)
 
 
 @torch.no_grad()

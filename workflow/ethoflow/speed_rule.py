@@ -58,17 +58,22 @@ def _at(kp: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return kp[lo] * (1 - w) + kp[hi] * w
 
 
+def lag_window(t: int, fps: float, lag_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each of ``t`` frames the fractional frame positions ``t - lag_s/2`` and
+    ``t + lag_s/2`` (clipped to the recording) and the time between them (s)."""
+    i = np.arange(t, dtype=np.float64)
+    h = lag_s * fps / 2
+    lo, hi = np.clip(i - h, 0, t - 1), np.clip(i + h, 0, t - 1)
+    return lo, hi, np.maximum(hi - lo, 1e-9) / fps
+
+
 def lag_speed(kp: np.ndarray, fps: float, lag_s: float) -> np.ndarray:
     """Speed of every point of ``kp [T, ..., 2]`` (filled, no NaN): its displacement between
     ``t - lag_s/2`` and ``t + lag_s/2`` over that time, positions interpolated between
     frames so that the lag is the same at any frame rate."""
-    t = len(kp)
-    if t < 2:
+    if len(kp) < 2:
         return np.zeros(kp.shape[:-1])
-    i = np.arange(t, dtype=np.float64)
-    h = lag_s * fps / 2
-    lo, hi = np.clip(i - h, 0, t - 1), np.clip(i + h, 0, t - 1)
-    dt = np.maximum(hi - lo, 1e-9) / fps
+    lo, hi, dt = lag_window(len(kp), fps, lag_s)
     d = np.sqrt(((_at(kp, hi) - _at(kp, lo)) ** 2).sum(-1))
     return d / dt.reshape(-1, *([1] * (d.ndim - 1)))
 

@@ -623,20 +623,9 @@ def load(path: str | os.PathLike) -> Stage1Model:
 
 
 def _load_from_bytes(data: bytes, torch):
-    from .localizer import TemporalCNN
+    from .localizer import from_checkpoint
 
-    raw = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
-    net = TemporalCNN(
-        raw["n_features"],
-        raw["n_classes"],
-        int(raw["cfg"]["channels"]),
-        raw["dilations"],
-        float(raw["cfg"]["dropout"]),
-    )
-    net.load_state_dict(raw["state_dict"])
-    net.mean = torch.from_numpy(np.asarray(raw["mean"], np.float32))
-    net.std = torch.from_numpy(np.asarray(raw["std"], np.float32))
-    return net.eval()
+    return from_checkpoint(torch.load(io.BytesIO(data), map_location="cpu", weights_only=False))
 
 
 def predict_raw(model: Stage1Model, pose, px_per_cm=None) -> np.ndarray:

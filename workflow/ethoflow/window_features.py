@@ -43,7 +43,7 @@ import warnings
 import numpy as np
 
 from .kinematic import fill_nan
-from .speed_rule import _at, body_size, lag_speed
+from .speed_rule import _at, body_size, lag_speed, lag_window
 
 LAGS_S = (0.2, 0.5, 1.0)
 TURN_LAG_S = 0.5
@@ -75,15 +75,11 @@ def angular_speed(direction: np.ndarray, fps: float, lag_s: float) -> np.ndarray
     """Angular speed (rad/s) of a direction ``[T, ..., 2]`` (any length; 0 = undefined):
     the angle between its value at ``t - lag_s/2`` and at ``t + lag_s/2`` over that time."""
     u = _unit(np.asarray(direction, np.float64))
-    t = len(u)
-    if t < 2:
+    if len(u) < 2:
         return np.zeros(u.shape[:-1])
-    i = np.arange(t, dtype=np.float64)
-    h = lag_s * fps / 2
-    lo, hi = np.clip(i - h, 0, t - 1), np.clip(i + h, 0, t - 1)
+    lo, hi, dt = lag_window(len(u), fps, lag_s)
     a, b = _unit(_at(u, lo)), _unit(_at(u, hi))
     ang = np.abs(np.arctan2(a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0], (a * b).sum(-1)))
-    dt = np.maximum(hi - lo, 1e-9) / fps
     return ang / dt.reshape(-1, *([1] * (ang.ndim - 1)))
 
 
