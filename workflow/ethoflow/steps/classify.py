@@ -25,8 +25,7 @@ def _clip_inputs(mode: str, clips: str, embeddings: str, pose_h5: str):
     return x, windows
 
 
-def _speed(pose_h5: str, px_per_cm: float | None, smooth_s: float) -> tuple[np.ndarray, float]:
-    pose, _, _ = results.read_pose(pose_h5)
+def _speed(pose, px_per_cm: float | None, smooth_s: float) -> tuple[np.ndarray, float]:
     return speed_rule.keypoint_speed(pose.keypoints, pose.fps, px_per_cm, smooth_s), pose.fps
 
 
@@ -40,7 +39,9 @@ def train_kinematic(
 ) -> None:
     """Tune the speed rule of the kinematic mode on the setup's train split."""
     pose, labels = results.usable(pose, labels)
-    speeds, fps = zip(*(_speed(p, px_per_cm, cfg["smooth_s"]) for p in pose), strict=True)
+    speeds, fps = zip(
+        *(_speed(results.read_pose(p)[0], px_per_cm, cfg["smooth_s"]) for p in pose), strict=True
+    )
     ys = [results.read_labels(lb, behaviors) for lb in labels]
     fitted = speed_rule.fit(list(speeds), ys, list(fps), behaviors, cfg)
     fitted["px_per_cm"] = px_per_cm
@@ -89,17 +90,17 @@ def classify(
     icl: str | None = None,
 ) -> None:
     """Per-frame behavior vector of one session in one classification mode."""
-    attrs = results.read_pose_attrs(pose_h5)
-    fps = float(attrs["fps"])
+    pose = results.read_pose(pose_h5)[0]  # read once: the kinematic rule and the NWB use it
+    fps = float(pose.fps)
     if mode == "kinematic":
         with open(model) as f:
             fitted = json.load(f)
-        speed, _ = _speed(pose_h5, fitted["px_per_cm"], fitted["smooth_s"])
+        speed, _ = _speed(pose, fitted["px_per_cm"], fitted["smooth_s"])
         probs = speed_rule.predict(speed, fps, fitted, behaviors)
     elif mode == "pose":
         probs = classifiers.smooth_probs(results.read_stage1(stage1)["p_class"], smoothing_frames)
     else:
-        n_frames = attrs["n_frames"]
+        n_frames = pose.n_frames
         if mode == "icl":
             windows = results.read_clip_windows(clips, pose_h5)
             clip_probs = classifiers.icl_probs(results.read_icl_scores(icl))
@@ -113,7 +114,6 @@ def classify(
     results.write_events(bouts, events)
     observation = {"observation": f"{subject}_{session}", "subject": subject, "media": video}
     results.write_boris(bouts, boris, **observation, fps=fps, total_length=len(y) / fps)
-    pose = results.read_pose(pose_h5)[0]  # the session's pose goes into the NWB (ndx-pose)
     write_nwb(nwb, y, fps, behaviors, subject=subject, session=session, probs=probs, pose=pose)
 
 
