@@ -366,3 +366,74 @@ def test_real_files_with_the_configured_setups(setup, path, frames):
     pose = load_pose(path, "auto", fps=s["fps"], skeleton=s["skeleton"], animals=s["animals"])
     assert pose.keypoints.shape == (frames, len(s["animals"]), len(s["skeleton"]), 2)
     assert pose.keypoint_names == s["skeleton"] and pose.animal_ids == s["animals"]
+
+
+# ------------------------------------------------ layouts a generic reader gets wrong
+# (movement 0.15, evaluated for adoption, README "Pose readers": it renumbers the rows of a
+# DLC table with a gap in its frame index, reads only the key ``df_with_missing`` and keeps
+# every SLEAP track; these pin down what ethoflow's own readers do instead.)
+def test_dlc_h5_frame_index_gap_keeps_frames_aligned(tmp_path):
+    df = pd.read_csv(OPENFIELD, header=[0, 1, 2], index_col=0)
+    df.drop(index=range(100, 110)).to_hdf(tmp_path / "gap.h5", key="df_with_missing", mode="w")
+    pose = load_pose(tmp_path / "gap.h5", fps=30)
+    # reference: pandas, the dropped rows put back as NaN at their frame numbers
+    ref = df.copy()
+    ref.loc[100:109] = np.nan
+    v = ref.to_numpy(np.float64).reshape(len(ref), 4, 3)
+    assert pose.n_frames == 2330  # frame i of the video is still row i
+    assert np.isnan(pose.keypoints[100:110]).all() and (pose.confidence[100:110] == 0).all()
+    keep = np.r_[0:100, 110:2330]
+    np.testing.assert_allclose(pose.keypoints[keep, 0], v[keep, :, :2], rtol=1e-6)
+    np.testing.assert_allclose(pose.confidence[keep, 0], v[keep, :, 2], rtol=1e-6)
+
+
+def test_dlc_h5_under_another_key(tmp_path):
+    raw = pd.read_hdf(MABE)
+    raw.to_hdf(tmp_path / "tracks.h5", key="tracks", mode="w")
+    pose = load_pose(tmp_path / "tracks.h5", fps=30)
+    v = raw.to_numpy(np.float64).reshape(len(raw), 3, 12, 2)
+    missing = (v == 0).all(-1)  # the MABe file writes a missing point as (0, 0)
+    assert pose.animal_ids == ["mouse1", "mouse2", "mouse3"]
+    assert (np.isnan(pose.keypoints).any(-1) == missing).all()
+    np.testing.assert_allclose(pose.keypoints[~missing], v[~missing], rtol=1e-6)
+
+
+SLEAP_PAIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "sleap_pair"
+
+
+def _slp_tracks_with_h5py(path, tracks):
+    """The predicted points of the named tracks of a .slp, read with h5py alone (format 1.2):
+    xy [T, A, K, 2] (NaN where not visible) and score [T, A, K]."""
+    with h5py.File(path, "r") as f:
+        names = [json.loads(t)[1] for t in f["tracks_json"][()]]
+        frames, inst, pts = f["frames"][()], f["instances"][()], f["pred_points"][()]
+        nodes = len(json.loads(f["metadata"].attrs["json"])["nodes"])
+    t = int(frames["frame_idx"].max()) + 1
+    xy = np.full((t, len(tracks), nodes, 2), np.nan)
+    score = np.zeros((t, len(tracks), nodes))
+    frame_of = dict(zip(frames["frame_id"], frames["frame_idx"], strict=True))
+    for row in inst:
+        if row["track"] < 0 or names[row["track"]] not in tracks:
+            continue
+        a, fi = tracks.index(names[row["track"]]), frame_of[row["frame_id"]]
+        p = pts[row["point_id_start"] : row["point_id_end"]]
+        vis = p["visible"] & np.isfinite(p["x"]) & np.isfinite(p["y"])
+        xy[fi, a][vis] = np.stack([p["x"], p["y"]], -1)[vis]
+        score[fi, a][vis] = p["score"][vis]
+    return xy, score
+
+
+@pytest.mark.skipif(
+    not (SLEAP_PAIR / "centered_pair_predictions.slp").is_file(),
+    reason="../shared/data/sleap_pair (research-only licence, not in the repo) absent",
+)
+def test_sleap_fly_pair_from_shared():
+    path = SLEAP_PAIR / "centered_pair_predictions.slp"
+    pose = load_pose(path, fps=15)
+    assert pose.animal_ids == ["1", "2"]  # the 25 short spurious tracks are dropped
+    assert pose.keypoints.shape == (1100, 2, 24, 2) and pose.keypoint_names[0] == "head"
+    xy, score = _slp_tracks_with_h5py(path, ["1", "2"])
+    missing = np.isnan(xy).any(-1)
+    assert (np.isnan(pose.keypoints).any(-1) == missing).all()
+    np.testing.assert_allclose(pose.keypoints[~missing], xy[~missing], rtol=1e-5)
+    np.testing.assert_allclose(pose.confidence, score, rtol=1e-5, atol=1e-6)
