@@ -23,6 +23,9 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
+
+from .results import SELECTION_COLUMNS
 
 
 def _windows(w) -> np.ndarray:
@@ -197,19 +200,163 @@ def tradeoff(
     return {"without_budget": side(every), "with_budget": side(masks)}
 
 
+def session_inputs(stage1_path, proposals_path, clip_seconds: float):
+    """``(windows, p_action)`` of one session: the clip windows ``cut_clips`` cuts from its
+    proposals (session frames, as ``estimate.proposal_windows``) and its stage-1 p_action."""
+    from . import results
+    from .estimate import proposal_windows
+
+    st = results.read_stage1(stage1_path)
+    n = len(st["p_action"])
+    return proposal_windows(proposals_path, n, st["fps"], float(clip_seconds)), st["p_action"]
+
+
 def cohort_inputs(cfg: dict, keys: Sequence[str], results_dir="results"):
     """Clip windows (session frames) and p_action of the given sessions from stage 1:
     ``results/stage1/{k}.h5`` and ``results/proposals/{k}.tsv``."""
     from pathlib import Path
 
-    from . import results
-    from .estimate import proposal_windows
-
-    clip_seconds = float(cfg["proposals"]["clip_seconds"])
     windows, p_action = [], []
     for k in keys:
-        st = results.read_stage1(Path(results_dir) / "stage1" / f"{k}.h5")
-        prop = Path(results_dir) / "proposals" / f"{k}.tsv"
-        windows.append(proposal_windows(prop, len(st["p_action"]), st["fps"], clip_seconds))
-        p_action.append(st["p_action"])
+        w, p = session_inputs(
+            Path(results_dir) / "stage1" / f"{k}.h5",
+            Path(results_dir) / "proposals" / f"{k}.tsv",
+            cfg["proposals"]["clip_seconds"],
+        )
+        windows.append(w)
+        p_action.append(p)
     return windows, p_action
+
+
+# ---------------------------------------------------------------- the workflow's tables
+TRADEOFF_COLUMNS = [
+    "budget",
+    "budget_gpu_hours",
+    "clips",
+    "gpu_hours",
+    "covered_mass",
+    "recall",
+    "recall_given_up",
+    "hours_saved",
+]
+TRADEOFF_FRACTIONS = (0.75, 0.5, 0.25)
+"""Budgets of the trade-off table besides the chosen one: fractions of the hours of all
+proposed clips."""
+
+
+def selection_table(keys: Sequence[str], windows_per_session, p_action_per_session, masks):
+    """One row per proposed clip of the cohort (``SELECTION_COLUMNS``): its session, index
+    among the session's clip windows, window (session frames, end exclusive), ``chosen``
+    (0/1) and ``mass``, the stage-1 p_action summed over the clip's own frames."""
+    rows = []
+    for k, w, p, m in zip(keys, windows_per_session, p_action_per_session, masks, strict=True):
+        subject, session = str(k).split("/", 1)
+        win = _windows(w)
+        cum = np.concatenate([[0.0], np.cumsum(np.asarray(p, np.float64))])
+        n = len(cum) - 1
+        for c, (s, e) in enumerate(win):
+            s_, e_ = min(max(int(s), 0), n), min(max(int(e), 0), n)
+            mass = float(cum[e_] - cum[s_]) if e_ > s_ else 0.0
+            rows.append((subject, session, c, int(s), int(e), int(bool(m[c])), mass))
+    df = pd.DataFrame(rows, columns=SELECTION_COLUMNS)
+    return df.astype({"clip": np.int64, "start_frame": np.int64, "end_frame": np.int64})
+
+
+def tradeoff_table(
+    windows_per_session,
+    p_action_per_session,
+    seconds_per_clip: float,
+    budget_seconds: float | None,
+    masks: list[np.ndarray] | None = None,
+    fractions: Sequence[float] = TRADEOFF_FRACTIONS,
+    time_limit: float = 120.0,
+) -> pd.DataFrame:
+    """Recall given up for the hours saved (``TRADEOFF_COLUMNS``), one row per budget:
+    ``none`` (every proposed clip), ``chosen`` (``budget_seconds``; ``masks`` its selection
+    when already solved) and each fraction of the hours of every clip (a solve each).
+    ``recall``: the covered stage-1 mass over the cohort's whole p_action mass (all frames,
+    as ``tradeoff``); ``recall_given_up`` and ``hours_saved`` are relative to ``none``."""
+    total = float(sum(np.asarray(p, np.float64).sum() for p in p_action_per_session))
+    n_all = sum(len(_windows(w)) for w in windows_per_session)
+    all_hours = n_all * seconds_per_clip / 3600
+
+    def row(name, budget_h, ms):
+        mass = sum(
+            covered_mass(w, p, m)
+            for w, p, m in zip(windows_per_session, p_action_per_session, ms, strict=True)
+        )
+        n = sum(int(np.sum(m)) for m in ms)
+        return {
+            "budget": name,
+            "budget_gpu_hours": budget_h,
+            "clips": n,
+            "gpu_hours": n * seconds_per_clip / 3600,
+            "covered_mass": mass,
+            "recall": mass / total if total > 0 else float("nan"),
+        }
+
+    def solve(budget_s):
+        if seconds_per_clip <= 0:
+            return [np.ones(len(_windows(w)), bool) for w in windows_per_session]
+        return select_clips(
+            windows_per_session, p_action_per_session, seconds_per_clip, budget_s, time_limit
+        )
+
+    every = [np.ones(len(_windows(w)), bool) for w in windows_per_session]
+    rows = [row("none", float("nan"), every)]
+    if masks is None:
+        masks = solve(budget_seconds)
+    chosen_h = float("nan") if budget_seconds is None else budget_seconds / 3600
+    rows.append(row("chosen", chosen_h, masks))
+    for f in fractions:
+        rows.append(row(f"{f:.0%} of all", f * all_hours, solve(f * all_hours * 3600)))
+    df = pd.DataFrame(rows)
+    df["recall_given_up"] = df["recall"].iloc[0] - df["recall"]
+    df["hours_saved"] = df["gpu_hours"].iloc[0] - df["gpu_hours"]
+    return df[TRADEOFF_COLUMNS]
+
+
+def chosen_windows(selection: pd.DataFrame, key: str) -> list[list[int]]:
+    """``[[start_frame, end_frame], ...]`` (session frames) of the chosen clips of one
+    session (``subject/session``) of a selection table, in clip order."""
+    subject, session = str(key).split("/", 1)
+    hit = selection[
+        (selection["subject"].astype(str) == subject)
+        & (selection["session"].astype(str) == session)
+        & (selection["chosen"].astype(int) == 1)
+    ].sort_values("clip")
+    return [[int(s), int(e)] for s, e in zip(hit.start_frame, hit.end_frame, strict=True)]
+
+
+def chosen_by_session(selection: pd.DataFrame) -> dict[str, list[list[int]]]:
+    """``{subject/session: chosen_windows(...)}`` of every session of a selection table
+    (one pass: the workflow calls it once per selection file for every cut_clips job)."""
+    out: dict[str, list[list[int]]] = {}
+    df = selection.sort_values(["subject", "session", "clip"], kind="stable")
+    for subject, session, chosen, s, e in zip(
+        df.subject.astype(str),
+        df.session.astype(str),
+        df.chosen.astype(int),
+        df.start_frame.astype(int),
+        df.end_frame.astype(int),
+        strict=True,
+    ):
+        windows = out.setdefault(f"{subject}/{session}", [])
+        if chosen:
+            windows.append([int(s), int(e)])
+    return out
+
+
+def keep_windows(windows: pd.DataFrame, selected) -> pd.DataFrame:
+    """The rows of a session's clip windows whose (start, end) is in ``selected``; every
+    selected window must be one of them (else the selection is not of these proposals)."""
+    want = {(int(s), int(e)) for s, e in selected}
+    have = list(zip(windows.start_frame.astype(int), windows.end_frame.astype(int), strict=True))
+    missing = want - set(have)
+    if missing:
+        raise ValueError(
+            f"the budget selection names clip windows {sorted(missing)[:5]} that the "
+            "session's proposals do not give (a selection of other proposals)"
+        )
+    keep = np.array([w in want for w in have], bool)
+    return windows[keep].reset_index(drop=True)

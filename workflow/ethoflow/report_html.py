@@ -217,6 +217,29 @@ def stage1_section(logs: dict[str, dict]) -> str:
     return "\n".join(body)
 
 
+def budget_section(tradeoff: pd.DataFrame) -> str:
+    """The GPU budget (``results/budget/tradeoff.tsv``, ``budget.tradeoff_table``): hours
+    budgeted against the hours of every proposed clip, clips kept of all, and the expected
+    recall (share of the stage-1 action mass inside the clips sent) given up for the hours
+    saved; then the table, with the other budgets it lists."""
+    rows = tradeoff.set_index("budget")
+    if "none" not in rows.index or "chosen" not in rows.index:
+        return "<p>no trade-off table</p>"
+    every, chosen = rows.loc["none"], rows.loc["chosen"]
+    body = (
+        f"<p>Budget <b>{chosen.budget_gpu_hours:.3g} GPU-h</b> against "
+        f"<b>{every.gpu_hours:.3g} GPU-h</b> for every proposed clip: "
+        f"<b>{int(chosen.clips)} of {int(every.clips)}</b> clips sent to the VLM "
+        f"({chosen.gpu_hours:.3g} GPU-h). Expected recall (stage-1 action probability mass "
+        f"inside the clips sent, of the cohort's total): <b>{chosen.recall:.1%}</b> against "
+        f"{every.recall:.1%} without a budget, i.e. <b>{chosen.recall_given_up:.1%}</b> "
+        f"given up for <b>{chosen.hours_saved:.3g} GPU-h</b> saved. Clips are chosen by an "
+        "integer program (PuLP/CBC) over the whole cohort; GPU hours use the configured "
+        "seconds per clip (the speed table's figures are estimates).</p>"
+    )
+    return body + table_html(tradeoff)
+
+
 def build_report(
     out_path: str | os.PathLike,
     *,
@@ -235,6 +258,7 @@ def build_report(
     usage_plot: bytes | None = None,
     failed: pd.DataFrame | None = None,
     stage1_logs: dict[str, dict] | None = None,
+    budget_tradeoff: pd.DataFrame | None = None,
 ) -> None:
     """The self-contained HTML report of a cohort.
 
@@ -276,6 +300,8 @@ def build_report(
         sections.append(("Evaluation", body))
     if stage1_logs:
         sections.append(("Stage 1: model choice and proposals", stage1_section(stage1_logs)))
+    if budget_tradeoff is not None:
+        sections.append(("GPU budget", budget_section(budget_tradeoff)))
     sections.append(("Time budgets", table_html(budget, 200) + _img(group_plot, "groups")))
     if examples is not None:
         ex = []

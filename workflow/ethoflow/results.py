@@ -72,6 +72,8 @@ FILES = {
     "results/summary/time_budget.tsv": ("summarize", "write_table", "read_table"),
     "results/summary/bouts.tsv": ("summarize", "write_table", "read_table"),
     "results/failed_sessions.tsv": ("failed_sessions", "write_table", "read_table"),
+    "results/budget/selection.tsv": ("clip_budget", "write_selection", "read_selection"),
+    "results/budget/tradeoff.tsv": ("clip_budget", "write_table", "read_table"),
 }
 """path pattern -> (writing rule, writer, reader) of this module."""
 
@@ -221,6 +223,28 @@ def read_proposals(path: PathLike) -> pd.DataFrame:
     if ((df.end_frame - df.start_frame) <= 0).any():
         raise InputError(path, "a proposal ends before it starts (end_frame is exclusive)")
     return df
+
+
+# ---------------------------------------------------------------- GPU budget
+SELECTION_COLUMNS = ["subject", "session", "clip", "start_frame", "end_frame", "chosen", "mass"]
+
+
+def write_selection(df: pd.DataFrame, path: PathLike) -> None:
+    """The cohort's clip selection under the GPU budget (``budget.selection_table``): one
+    row per proposed clip, ``subject, session, clip, start_frame, end_frame, chosen, mass``."""
+    with atomic_path(path) as tmp:
+        df[SELECTION_COLUMNS].to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+
+
+def read_selection(path: PathLike) -> pd.DataFrame:
+    """The table :func:`write_selection` writes (subject and session as str)."""
+    df = pd.read_csv(path, sep="\t", dtype={"subject": str, "session": str})
+    missing = [c for c in SELECTION_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(path, f"budget selection lacks columns {missing}")
+    if not df["chosen"].isin([0, 1]).all():
+        raise InputError(path, "budget selection: chosen must be 0 or 1")
+    return df[SELECTION_COLUMNS]
 
 
 # ---------------------------------------------------------------- clips

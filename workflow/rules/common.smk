@@ -6,9 +6,12 @@ from pathlib import Path
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+from ethoflow import budget as ethoflow_budget
 from ethoflow import config as ethoflow_config
 from ethoflow import estimate as ethoflow_estimate
+from ethoflow import results as ethoflow_results
 from ethoflow import sheet as ethoflow_sheet
+from ethoflow.errors import InputError
 from ethoflow.vocab import MODES, POSE_MODES, STAGE2_MODES, TRAINED_MODES
 
 # Every config and sheet problem at once, before any job: unknown keys with the nearest valid
@@ -229,13 +232,74 @@ def vlm_prompt(wc):
 # What each VLM step gets as one dict: the model and how to load
 # it, plus the keys of its own task only, so that a changed description prompt reruns
 # descriptions, never embeddings or ICL.
-VLM_LOAD_KEYS = ("revision", "dtype", "attn", "batch_size")
+VLM_LOAD_KEYS = ("revision", "dtype", "attn", "gpu_preprocess", "batch_size")
 
 
 def vlm_settings(*task_keys, **extra):
     vlm = config["vlm"]
     keys = (*VLM_LOAD_KEYS, *task_keys)
     return {"model": vlm_model(), **{k: vlm[k] for k in keys}, **extra}
+
+
+# ---------------------------------------------------------------- GPU budget (clips.smk)
+# With vlm.budget_gpu_hours set, the checkpoint clip_budget chooses the cohort's clips once;
+# each cut_clips takes the selection as an ancient() input (its mtime never reruns a
+# session) and its own chosen windows as a param, read after the checkpoint has run: a
+# session is cut again only when its own chosen windows change (the params rerun trigger).
+BUDGET_GPU_HOURS = config["vlm"]["budget_gpu_hours"]
+
+
+def budget_seconds_per_clip():
+    """GPU seconds per clip of the budget: vlm.budget_seconds_per_clip, else the speed table
+    (ethoflow.estimate.seconds_per_clip); checked before any job when a budget is set.
+    """
+    if BUDGET_GPU_HOURS is None:
+        return None
+    given = config["vlm"]["budget_seconds_per_clip"]
+    if given is not None:
+        return float(given)
+    try:
+        return ethoflow_estimate.seconds_per_clip(config)
+    except InputError as err:
+        raise InputError(
+            "config vlm.budget_gpu_hours",
+            f"set, but the GPU cost of a clip is unknown ({err}); set "
+            "vlm.budget_seconds_per_clip, or a vlm.gpu_kind the table lists",
+        ) from None
+
+
+def budget_keys():
+    """The sessions whose clips compete for the budget: every video session."""
+    return sessions(video=True) if BUDGET_GPU_HOURS is not None else []
+
+
+_SELECTION_CACHE = {}
+
+
+def budget_selection(wc):
+    """The cohort selection file (from the checkpoint), flagged ancient."""
+    return ancient(checkpoints.clip_budget.get().output.selection)
+
+
+def budget_selected(wc):
+    """This session's chosen windows [[start, end], ...] (session frames), read from the
+    checkpoint's selection once per file version."""
+    path = checkpoints.clip_budget.get().output.selection
+    stamp = (path, os.stat(path).st_mtime_ns)
+    if stamp not in _SELECTION_CACHE:
+        _SELECTION_CACHE.clear()
+        _SELECTION_CACHE[stamp] = ethoflow_budget.chosen_by_session(
+            ethoflow_results.read_selection(path)
+        )
+    return _SELECTION_CACHE[stamp].get(key(wc), [])
+
+
+def cut_clips_budget_input():
+    return {} if BUDGET_GPU_HOURS is None else {"selection": budget_selection}
+
+
+def cut_clips_budget_params():
+    return {} if BUDGET_GPU_HOURS is None else {"selected": budget_selected}
 
 
 # ---------------------------------------------------------------- targets
@@ -334,6 +398,8 @@ def report_inputs(wc):
         out["confusion"] = [
             f"results/metrics/{s}/{m}_confusion.png" for s, m in evaluated_pairs()
         ]
+    if BUDGET_GPU_HOURS is not None:
+        out["budget_tradeoff"] = "results/budget/tradeoff.tsv"
     if discover_keys():
         out["clusters"] = "results/discover/clusters.tsv"
         out["novel"] = "results/discover/candidates.tsv"

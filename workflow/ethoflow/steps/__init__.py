@@ -13,6 +13,7 @@ STEPS = {
     "train_localizer": "localize",
     "localize": "localize",
     "evaluate_stage1": "localize",
+    "clip_budget": "clips",
     "cut_clips": "clips",
     "build_demo_vlm": "vlm",
     "vlm_embed": "vlm",

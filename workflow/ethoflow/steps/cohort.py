@@ -143,6 +143,7 @@ def report(
     usage_plot: str | None = None,
     clips: list[str] | None = None,
     pose: list[str] | None = None,
+    budget_tradeoff: str | None = None,
 ) -> None:
     """The self-contained HTML report of the cohort."""
     rows = _rows(sheet)
@@ -196,6 +197,7 @@ def report(
         stage1_logs={
             Path(p).parent.name: json.loads(Path(p).read_text()) for p in stage1_logs or []
         },
+        budget_tradeoff=results.read_table(budget_tradeoff) if budget_tradeoff else None,
     )
 
 
