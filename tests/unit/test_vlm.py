@@ -231,3 +231,66 @@ def test_cached_label_scores_on_qwen2vl(tmp_path):
     full = vlm.score_labels(FRAMES[:2], "Label:", cands, exemplars=ex, cached=False)
     fast = vlm.score_labels(FRAMES[:2], "Label:", cands, exemplars=ex)
     np.testing.assert_allclose(fast, full, rtol=0, atol=1e-4)
+
+
+def test_cuda_out_of_memory_halves_the_batch(tiny_vlm, monkeypatch, caplog):
+    """A (simulated) CUDA OOM on batches of more than one clip: the batch is halved until it
+    fits, every clip is still embedded once, and the vectors are the one-clip-at-a-time ones."""
+    import torch
+
+    from ethoflow import vlm as vlm_mod
+
+    frames = np.random.default_rng(11).integers(0, 256, (5, 4, 56, 56, 3), dtype=np.uint8)
+    ref = np.concatenate([tiny_vlm.embed(frames[i : i + 1], "q") for i in range(5)])
+    real = vlm_mod.VLM._pool
+    sizes = []
+
+    def pool(self, pooling, layer):
+        run = real(self, pooling, layer)
+
+        def oom_above_one(inputs):
+            sizes.append(int(inputs["input_ids"].shape[0]))
+            if sizes[-1] > 1:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            return run(inputs)
+
+        return oom_above_one
+
+    monkeypatch.setattr(vlm_mod.VLM, "_pool", pool)
+    with caplog.at_level("WARNING"):
+        out = tiny_vlm.embed(frames, "q", batch_size=4)
+    assert sizes[:2] == [4, 2] and set(sizes[2:]) == {1} and sizes.count(1) == 5
+    assert "batch size halved to 1" in caplog.text
+    np.testing.assert_allclose(out, ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("fps", [2.0, 4.0])
+def test_time_positions_follow_the_clips_frame_rate(tiny_vlm, fps):
+    """Qwen2.5-VL places a video's temporal grid steps tokens_per_second x seconds apart; the
+    seconds per step are temporal_patch_size / fps of the sampled frames (hand-computed here),
+    not the 24 fps transformers 5 assumes for frames without metadata, under which the four
+    frames' two steps would share one position."""
+    import inspect
+
+    frames = np.random.default_rng(3).integers(0, 256, (4, 56, 56, 3), dtype=np.uint8)
+    tiny_vlm.video_fps = fps
+    try:
+        inp = tiny_vlm._inputs([tiny_vlm._messages(frames, "q")])
+    finally:
+        tiny_vlm.video_fps = 2.0
+    tp = tiny_vlm.processor.video_processor.temporal_patch_size
+    assert inp["second_per_grid_ts"].tolist() == [tp / fps]
+    base = tiny_vlm.model.model
+    kw = {
+        "input_ids": inp["input_ids"],
+        "image_grid_thw": None,
+        "video_grid_thw": inp["video_grid_thw"],
+        "second_per_grid_ts": inp["second_per_grid_ts"],
+        "attention_mask": inp["attention_mask"],
+        "mm_token_type_ids": inp.get("mm_token_type_ids"),
+    }
+    kw = {k: v for k, v in kw.items() if k in inspect.signature(base.get_rope_index).parameters}
+    pos, _ = base.get_rope_index(**kw)
+    t = pos[0, 0][inp["input_ids"][0] == tiny_vlm.video_token_id].unique()
+    per_s = tiny_vlm.model.config.vision_config.tokens_per_second
+    assert len(t) == 2 and int(t[1] - t[0]) == int(per_s * tp / fps)

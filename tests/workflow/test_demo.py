@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import h5py
@@ -111,6 +112,24 @@ def test_embeddings_and_descriptions(demo_run):
         for line in lines:
             rec = json.loads(line)
             assert isinstance(rec["text"], str) and rec["n_tokens"] > 0
+
+
+def test_vlm_jobs_share_the_model_server(demo_run):
+    """Every VLM job of the local run was served by the run's model server: far fewer model
+    loads than jobs (one, unless the server idled out between stages), and no clip through
+    the vision tower twice within a server's life."""
+    jobs = sorted((demo_run / "logs").glob("vlm_*/*/*.log"))
+    assert len(jobs) >= 3 * len(keys(VIDEO))
+    assert all("model server pid" in j.read_text() for j in jobs)
+    logs = list((demo_run / "logs" / "vlm_server").glob("*.log"))
+    text = "".join(p.read_text() for p in logs)
+    loads = text.count("model loaded once")
+    assert 1 <= loads <= len(jobs) // 3
+    cached = sum(int(x) for x in re.findall(r"from the cache (\d+)", text))
+    nclips = sum(
+        read_clips(demo_run / f"results/clips/{k}.h5", frames=False)["n_clips"] for k in keys(VIDEO)
+    )
+    assert cached >= nclips  # describe (at least) found every clip encoded by embed
 
 
 def test_behavior_vectors(demo_run):

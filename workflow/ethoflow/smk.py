@@ -99,8 +99,11 @@ def run_step(smk, name: str) -> None:
         return
     func = getattr(importlib.import_module(f"ethoflow.steps.{STEPS[name]}"), name)
     kwargs = step_kwargs(smk)
-    if "threads" in inspect.signature(func).parameters:
+    wanted = inspect.signature(func).parameters
+    if "threads" in wanted:
         kwargs["threads"] = smk.threads
+    if "vlm_server" in wanted:  # how the VLM runs, not what it computes: never a rerun trigger
+        kwargs["vlm_server"] = smk.config.get("vlm_server")
     try:
         with redirect_to_log(log):
             logging.basicConfig(

@@ -15,6 +15,7 @@ Hugging Face cache; set ``HF_HUB_OFFLINE=1`` on nodes without internet) or a loc
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import logging
@@ -30,6 +31,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 POOLINGS = ("video_mean", "all_mean", "last")
+KEYS = "ethoflow_video_keys"  # a batch's vision-cache keys, taken off before the model call
 
 
 def _is_local(model: str) -> bool:
@@ -39,17 +41,56 @@ def _is_local(model: str) -> bool:
 class VLM:
     """A loaded Qwen-VL model with its processor and provenance."""
 
-    def __init__(self, model, processor, meta: dict, device, dtype):
+    def __init__(self, model, processor, meta: dict, device, dtype, gpu_preprocess="auto"):
+        from .video_prep import params_from_processor
+
         self.model = model
         self.processor = processor
-        self.meta = meta
         self.device = device
         self.dtype = dtype
+        # video preprocessing on the model's device (video_prep): auto = for the model types it
+        # reproduces exactly (Qwen2-VL, Qwen2.5-VL), true = also for frames qwen-vl-utils would
+        # resize (an error unless multiples of the patch grid), false = the processor on the CPU
+        mode = str(gpu_preprocess).lower()
+        if mode not in ("auto", "true", "false"):
+            raise ValueError(f"gpu_preprocess must be auto, true or false, got {gpu_preprocess!r}")
+        self.gpu_preprocess = mode
+        self._prep = (
+            None if mode == "false" else params_from_processor(processor, meta.get("model_type"))
+        )
+        if self._prep is None and mode == "true":
+            log.warning("GPU video preprocessing does not support this model: the processor")
+        self._prep_warned = False
+        self.meta = {**meta, "gpu_preprocess": self._prep is not None}
         tok = processor.tokenizer
         tok.padding_side = "left"
         self.video_token_id = model.config.video_token_id
         self.eos_ids = {tok.convert_tokens_to_ids("<|im_end|>"), tok.eos_token_id}
         self.eos_ids.discard(None)
+        self.vision = None  # a VisionCache (``share_vision``): clips encoded once per process
+        # frames per second of the clips' sampled frames: Qwen2.5-VL's time positions
+        # (second_per_grid_ts); the tasks set it from the clips h5 (attr fps_out)
+        self.video_fps = 2.0
+
+    def share_vision(self, max_bytes: int = 4 << 30) -> None:
+        """Keep every named clip's vision encoding for later calls (``vision_cache``)."""
+        from .vision_cache import VisionCache
+
+        if self.vision is None:
+            self.vision = VisionCache(self.model, max_bytes)
+
+    def _named(self, inputs, keys):
+        """Attach the videos' cache keys (in the order of the inputs' videos) to a batch."""
+        if keys is not None and self.vision is not None:
+            inputs[KEYS] = list(keys)
+        return inputs
+
+    def _vision_scope(self, inputs):
+        """Take the cache keys off a batch; the block's model calls use them."""
+        keys = inputs.pop(KEYS, None) if KEYS in inputs else None
+        if self.vision is None:
+            return contextlib.nullcontext()
+        return self.vision.keys(keys)
 
     # ------------------------------------------------------------ inputs
     def _messages(self, clip: np.ndarray, prompt: str, exemplars=None, answer=None) -> list:
@@ -77,6 +118,22 @@ class VLM:
 
     def _encode(self, texts: list[str], conversations: list[list]):
         """Tokenise ready texts with the videos of ``conversations`` (in order)."""
+        if self._prep is not None:  # uint8 frames and text only: pixels on self.device later
+            from .video_prep import clip_shape, conversation_frames, encode, kept_by_qwen_vl_utils
+
+            clips = conversation_frames(conversations)
+            if clips:
+                sizes = {clip_shape(c)[1:3] for c in clips}
+                kept = all(kept_by_qwen_vl_utils(h, w, self._prep) for h, w in sizes)
+                if kept or self.gpu_preprocess == "true":
+                    pin = getattr(self.device, "type", str(self.device)) == "cuda"
+                    return self._timed(encode(self.processor, texts, clips, self._prep, pin=pin))
+                if not self._prep_warned:
+                    self._prep_warned = True
+                    log.warning(
+                        "clip frames %s are resized by qwen-vl-utils: CPU preprocessing",
+                        ", ".join(f"{h}x{w}" for h, w in sorted(sizes)),
+                    )
         from qwen_vl_utils import process_vision_info
 
         _, videos, kwargs = process_vision_info(conversations, return_video_kwargs=True)
@@ -85,7 +142,7 @@ class VLM:
         kwargs = {k: v for k, v in (kwargs or {}).items() if k == "fps"}
         if isinstance(kwargs.get("fps"), list | tuple):  # one clip rate per job
             kwargs["fps"] = float(kwargs["fps"][0])
-        return self.processor(
+        out = self.processor(
             text=texts,
             videos=videos,
             padding=True,
@@ -93,11 +150,29 @@ class VLM:
             do_resize=False,
             **kwargs,
         )
+        return self._timed(out)
+
+    def _timed(self, inputs):
+        """Seconds per temporal grid step from the clips' real frame rate. Transformers 5
+        derives it from video metadata, which a list of frames lacks (it assumes 24 fps: 2/24 s
+        a step, and Qwen2.5-VL's integer time positions then collapse to 0 for the first
+        dozen frames); transformers 4 took it from the fps the processor was given."""
+        if "second_per_grid_ts" in inputs:
+            import torch
+
+            step = self.processor.video_processor.temporal_patch_size / float(self.video_fps)
+            old = inputs["second_per_grid_ts"]
+            inputs["second_per_grid_ts"] = torch.full((len(old),), step, dtype=torch.float32)
+        return inputs
 
     def _to_device(self, inputs):
         out = {}
+        from .video_prep import LazyVideoPixels
+
         for k, v in inputs.items():
-            if hasattr(v, "to"):
+            if isinstance(v, LazyVideoPixels):  # normalize + patchify on the device
+                v = v.materialize(self.device, self.dtype)
+            elif hasattr(v, "to"):
                 v = v.to(self.device)
                 if v.is_floating_point():
                     v = v.to(self.dtype)
@@ -113,8 +188,12 @@ class VLM:
         layer: int = -1,
         batch_size: int = 4,
         progress: bool = False,
+        keys: list | None = None,
     ) -> np.ndarray:
-        """One pooled hidden-state vector per clip: ``frames [N,F,H,W,3] uint8 -> [N,D] f4``."""
+        """One pooled hidden-state vector per clip: ``frames [N,F,H,W,3] uint8 -> [N,D] f4``.
+
+        ``keys`` (one per clip, ``vision_cache.clip_keys``) share the clips' vision encodings
+        with later calls when ``share_vision`` is on."""
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         n = len(frames)
@@ -123,7 +202,8 @@ class VLM:
             return out
 
         def make(lo: int, hi: int):
-            return self._inputs([self._messages(frames[i], prompt) for i in range(lo, hi)])
+            inputs = self._inputs([self._messages(frames[i], prompt) for i in range(lo, hi)])
+            return self._named(inputs, keys[lo:hi] if keys is not None else None)
 
         for lo, hi, vec in self._batched(n, batch_size, make, self._pool(pooling, layer), progress):
             out[lo:hi] = vec
@@ -137,7 +217,8 @@ class VLM:
             # the base model (no lm_head): vocabulary logits for every position are wasted here
             net = getattr(self.model, "model", None)
             net = net if net is not None and hasattr(net, "language_model") else self.model
-            res = net(**self._to_device(inputs), output_hidden_states=True)
+            with self._vision_scope(inputs):
+                res = net(**self._to_device(inputs), output_hidden_states=True)
             h = res.hidden_states[layer].float()  # [B, L, D]
             ids = inputs["input_ids"].to(h.device)
             att = inputs["attention_mask"].to(h.device).bool()
@@ -184,7 +265,12 @@ class VLM:
 
     # ------------------------------------------------------------ describe
     def describe(
-        self, frames: np.ndarray, prompt: str, max_new_tokens: int = 32, batch_size: int = 4
+        self,
+        frames: np.ndarray,
+        prompt: str,
+        max_new_tokens: int = 32,
+        batch_size: int = 4,
+        keys: list | None = None,
     ) -> list[dict]:
         """The model's greedy answer for every clip, with token count and seconds."""
         import torch
@@ -197,12 +283,13 @@ class VLM:
         @torch.inference_mode()
         def run(inputs):
             t0 = time.perf_counter()
-            gen = self.model.generate(
-                **self._to_device(inputs),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tok.pad_token_id,
-            )
+            with self._vision_scope(inputs):
+                gen = self.model.generate(
+                    **self._to_device(inputs),
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tok.pad_token_id,
+                )
             new = gen[:, inputs["input_ids"].shape[1] :].cpu().numpy()
             secs = (time.perf_counter() - t0) / len(new)
             rows = []
@@ -219,7 +306,8 @@ class VLM:
             return rows
 
         def make(lo, hi):
-            return self._inputs([self._messages(frames[i], prompt) for i in range(lo, hi)])
+            inputs = self._inputs([self._messages(frames[i], prompt) for i in range(lo, hi)])
+            return self._named(inputs, keys[lo:hi] if keys is not None else None)
 
         for _, _, rows in self._batched(len(frames), batch_size, make, run, False):
             answers.extend(rows)
@@ -234,6 +322,8 @@ class VLM:
         exemplars: list[tuple[np.ndarray, str]] | None = None,
         batch_size: int = 4,
         cached: bool = True,
+        keys: list | None = None,
+        exemplar_keys: list | None = None,
     ) -> np.ndarray:
         """Log-likelihood of each candidate label as the answer: ``[N, C] f4``.
 
@@ -248,18 +338,28 @@ class VLM:
         (E exemplars, one per clip after the first E) instead of (E + 1) x C per clip.
         ``cached=False`` runs the full conversation once per candidate (the reference; same
         scores up to float rounding, see ``tests/unit/test_vlm.py``).
+        ``keys`` and ``exemplar_keys`` name the clips' and exemplars' videos for the vision
+        cache (``share_vision``); both or neither.
         """
+        if keys is None or exemplar_keys is None or len(exemplar_keys) != len(exemplars or []):
+            keys = exemplar_keys = None
         n_c = len(candidates)
         if len(frames) == 0 or n_c == 0:
             return np.zeros((len(frames), n_c), np.float32)
         if cached:
             scorer = _CachedScorer.build(self, frames[0], prompt, candidates, exemplars)
             if scorer is not None:
-                return scorer.score(frames, batch_size)
+                if keys is not None:
+                    self._named(scorer.prefix, exemplar_keys)
+                return scorer.score(frames, batch_size, keys)
             log.warning("the cached prefix does not tokenise like the conversation: full path")
-        return self._score_labels_full(frames, prompt, candidates, exemplars, batch_size)
+        return self._score_labels_full(
+            frames, prompt, candidates, exemplars, batch_size, keys, exemplar_keys
+        )
 
-    def _score_labels_full(self, frames, prompt, candidates, exemplars, batch_size) -> np.ndarray:
+    def _score_labels_full(
+        self, frames, prompt, candidates, exemplars, batch_size, keys=None, exemplar_keys=None
+    ) -> np.ndarray:
         """The reference: the whole conversation once per clip and candidate."""
         import torch
 
@@ -271,16 +371,19 @@ class VLM:
         per = max(1, int(batch_size) // n_c) if batch_size >= n_c else 1
 
         def make(lo, hi):
-            convs, suffixes = [], []
+            convs, suffixes, names = [], [], []
             for i in range(lo, hi):
                 for c in candidates:
                     convs.append(self._messages(frames[i], prompt, exemplars))
                     suffixes.append(c + end)
-            return self._inputs(convs, suffixes)
+                    if keys is not None:
+                        names += [*exemplar_keys, keys[i]]
+            return self._named(self._inputs(convs, suffixes), names if keys is not None else None)
 
         @torch.inference_mode()
         def run(inputs):
-            logits = self.model(**self._to_device(inputs)).logits.float()
+            with self._vision_scope(inputs):
+                logits = self.model(**self._to_device(inputs)).logits.float()
             logp = torch.log_softmax(logits[:, :-1], -1)
             target = inputs["input_ids"][:, 1:].to(logp.device)
             tok_lp = logp.gather(-1, target.unsqueeze(-1))[..., 0]  # [B, L-1]
@@ -385,7 +488,9 @@ class _CachedScorer:
     def _forward(self, inputs: dict, positions, cache, keep: int = 1, mask=None):
         """One forward on ``cache`` (grown in place or replaced): logits of the last ``keep``
         positions (0: all) and the cache."""
-        args = self.vlm._to_device({k: v for k, v in inputs.items() if k != "attention_mask"})
+        names = inputs.get(KEYS)
+        args = {k: v for k, v in inputs.items() if k not in ("attention_mask", KEYS)}
+        args = self.vlm._to_device(args)
         args["position_ids"] = positions.to(self.vlm.device)
         if mask is not None:
             args["attention_mask"] = mask.to(self.vlm.device)
@@ -393,7 +498,8 @@ class _CachedScorer:
         args["use_cache"] = True
         if self.keep and keep:  # vocabulary logits of the positions scored only
             args["logits_to_keep"] = keep
-        out = self.vlm.model(**args)
+        with self.vlm._vision_scope({KEYS: names} if names is not None else {}):
+            out = self.vlm.model(**args)
         new = getattr(out, "cache", None)
         return out.logits.float(), out.past_key_values if new is None else new
 
@@ -407,17 +513,21 @@ class _CachedScorer:
             _, self.cache = self._forward(dict(self.prefix), pos, cache)
         return self.cache
 
-    def score(self, frames: np.ndarray, batch_size: int) -> np.ndarray:
+    def score(self, frames: np.ndarray, batch_size: int, keys: list | None = None) -> np.ndarray:
         scores = np.zeros((len(frames), self.n_c), np.float32)
         # packed: one row per clip, its memory is the clip's; repeated: one row per candidate
         bs = max(1, int(batch_size))
         per = bs if self.packed else max(1, bs // self.n_c)
 
         def make(lo, hi):
+            named = self.vlm._named
             inputs = self._clip_inputs([frames[i] for i in range(lo, hi)])
             if not bool(inputs["attention_mask"].bool().all()):  # clips of unequal token counts
-                return [self._clip_inputs([frames[i]]) for i in range(lo, hi)]
-            return [inputs]
+                return [
+                    named(self._clip_inputs([frames[i]]), keys[i : i + 1] if keys else None)
+                    for i in range(lo, hi)
+                ]
+            return [named(inputs, keys[lo:hi] if keys else None)]
 
         def run(groups):
             return np.concatenate([self._score_group(g) for g in groups])
@@ -588,11 +698,15 @@ def load_vlm(
     dtype: str = "auto",
     attn: str = "sdpa",
     fast_vision: bool = True,
+    gpu_preprocess: str | bool = "auto",
 ) -> VLM:
     """Load a Qwen-VL checkpoint by hub id or local directory, once per job.
 
     ``fast_vision`` swaps the vision tower's per-window attention loop for one batched call per
     layer (same maths, see ``fast_vision``); ignored with flash-attention-2.
+    ``gpu_preprocess`` (auto | true | false, config ``vlm.gpu_preprocess``): normalize and
+    patchify the clips on the model's device instead of the processor on the CPU (the same
+    values, see ``video_prep``); auto: for Qwen2-VL and Qwen2.5-VL.
     """
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -638,7 +752,7 @@ def load_vlm(
         "attn": attn,
         "fast_vision": bool(n_fast),
     }
-    return VLM(net, processor, meta, dev, torch_dtype)
+    return VLM(net, processor, meta, dev, torch_dtype, gpu_preprocess=gpu_preprocess)
 
 
 def embed_sessions(

@@ -6,8 +6,6 @@ Every VLM step takes its settings as one dict ``vlm`` (``model``, ``revision``, 
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .. import results
@@ -17,14 +15,24 @@ from ..icl import build_prompt, choose_exemplars
 from ..vocab import classes
 
 
-def _load(vlm: dict, threads: int):
-    import torch
+def _model(vlm: dict, threads: int, vlm_server: dict | None):
+    """The allocation's model server (``ethoflow.vlm_server``), or a model loaded here."""
+    from ..vlm_server import client
 
-    from ..vlm import load_vlm
+    return client(vlm, threads, vlm_server)
 
-    torch.set_num_threads(max(1, threads))
-    return load_vlm(
-        vlm["model"], revision=vlm["revision"] or None, dtype=vlm["dtype"], attn=vlm["attn"]
+
+def _served(model) -> None:
+    """Say in the job's log where the work was done and what the vision cache saved."""
+    st = model.stats
+    if not st.get("server"):
+        print(f"model loaded in this job ({st['load_seconds']:.1f} s)")
+        return
+    req = st.get("this_request", {})
+    print(
+        f"model server pid {st['pid']} (model loaded once, {st['load_seconds']:.1f} s; "
+        f"{st['requests']} requests served): this job's videos encoded "
+        f"{req.get('vision_encoded', 0)}, from the vision cache {req.get('vision_cached', 0)}"
     )
 
 
@@ -36,43 +44,69 @@ def build_demo_vlm(model: str) -> None:
         build_tiny_qwen25vl(tmp)
 
 
-def vlm_embed(clips: str, model_dir, embeddings: str, vlm: dict, threads: int = 1) -> None:
+def vlm_embed(
+    clips: str,
+    model_dir,
+    embeddings: str,
+    vlm: dict,
+    threads: int = 1,
+    vlm_server: dict | None = None,
+) -> None:
     """One pooled VLM hidden-state vector per clip."""
-    from ..vlm import embed_sessions
-
-    embed_sessions(
-        _load(vlm, threads),
-        [clips],
-        [embeddings],
+    model = _model(vlm, threads, vlm_server)
+    r = model.run(
+        "embed",
+        clips=clips,
         prompt=vlm["prompt"],
         pooling=vlm["pooling"],
         layer=vlm["layer"],
         batch_size=vlm["batch_size"],
     )
+    n, secs = len(r["embeddings"]), r["seconds"]
+    attrs = {
+        **model.meta,
+        "prompt": vlm["prompt"],
+        "pooling": vlm["pooling"],
+        "layer": int(vlm["layer"]),
+        "seconds": secs,
+        "clips_per_second": n / secs if secs > 0 else float("nan"),
+    }
+    results.write_embeddings(embeddings, r["embeddings"], r["start_frame"], r["end_frame"], attrs)
+    print(f"{embeddings}: {n} clips in {secs:.1f} s")
+    _served(model)
 
 
-def vlm_describe(clips: str, model_dir, descriptions: str, vlm: dict, threads: int = 1) -> None:
+def vlm_describe(
+    clips: str,
+    model_dir,
+    descriptions: str,
+    vlm: dict,
+    threads: int = 1,
+    vlm_server: dict | None = None,
+) -> None:
     """The VLM's free-text answer for every clip (JSON lines)."""
-    model = _load(vlm, threads)
-    data = results.read_clips(clips)
+    model = _model(vlm, threads, vlm_server)
     prompt = vlm["describe_prompt"]
-    answers = (
-        model.describe(data["frames"], prompt, vlm["max_new_tokens"], vlm["batch_size"])
-        if len(data["frames"])
-        else []
+    r = model.run(
+        "describe",
+        clips=clips,
+        prompt=prompt,
+        max_new_tokens=vlm["max_new_tokens"],
+        batch_size=vlm["batch_size"],
     )
     records = [
         {
             "clip": i,
-            "start_frame": int(data["start_frame"][i]),
-            "end_frame": int(data["end_frame"][i]),
+            "start_frame": int(r["start_frame"][i]),
+            "end_frame": int(r["end_frame"][i]),
             "model": vlm["model"],
             "prompt": prompt,
             **a,
         }
-        for i, a in enumerate(answers)
+        for i, a in enumerate(r["answers"])
     ]
     results.write_descriptions(descriptions, records)
+    _served(model)
 
 
 def icl_exemplars(
@@ -115,31 +149,28 @@ def vlm_icl(
     behaviors: list[str],
     definitions: dict,
     threads: int = 1,
+    vlm_server: dict | None = None,
 ) -> None:
     """Label log-likelihoods of every clip under an in-context prompt (no training)."""
     import json
 
-    model = _load(vlm, threads)
-    data = results.read_clips(clips)
-    ex_frames, ex_labels = results.read_icl_exemplars(exemplars)
+    model = _model(vlm, threads, vlm_server)
     prompt = build_prompt(behaviors, definitions)
     candidates = classes(behaviors)
-    t0 = time.perf_counter()
-    if len(data["frames"]):
-        s = model.score_labels(
-            data["frames"],
-            prompt,
-            candidates,
-            exemplars=list(zip(ex_frames, ex_labels, strict=True)),
-            batch_size=vlm["batch_size"],
-        )
-    else:
-        s = np.zeros((0, len(candidates)), np.float32)
+    r = model.run(
+        "score",
+        clips=clips,
+        exemplars=exemplars,
+        prompt=prompt,
+        candidates=candidates,
+        batch_size=vlm["batch_size"],
+    )
     attrs = {
         **model.meta,
         "prompt": prompt,
         "candidates": json.dumps(candidates),
-        "n_exemplars": len(ex_labels),
-        "seconds": time.perf_counter() - t0,
+        "n_exemplars": r["n_exemplars"],
+        "seconds": r["seconds"],
     }
-    results.write_icl_scores(scores, s, attrs)
+    results.write_icl_scores(scores, r["scores"], attrs)
+    _served(model)
