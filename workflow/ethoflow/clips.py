@@ -10,8 +10,15 @@ Seeking is not exact with every file and decoder build (decord after a keyframe 
 H.264 4:4:4 files gives grey smears that change run to run), so each video's seek path is
 checked first: a few frames of its first minute decoded by seeking are compared with the
 same frames of a straight sequential decode from frame 0. Where they differ, the whole video
-is decoded sequentially (one pass, keeping only the needed frames). Clips are assembled as
-their frames arrive and written one at a time, so only frames still needed are held.
+is decoded sequentially (one pass, keeping only the needed frames).
+
+Decoding always runs on one decoder thread (``DECODE_THREADS``): FFmpeg's frame-threaded
+H.264 decoding conceals the decode errors of such files (the demo's open-field video logs
+hundreds) depending on thread timing, so with two threads the same frame, sought or decoded
+sequentially, differed run to run (mean absolute difference up to 1.4 / 255, measured); on
+one thread seek and sequential decode agree exactly and every run gives the same bytes.
+Clips are assembled as their frames arrive and written one at a time, so only frames still
+needed are held.
 Frames are stored JPEG-encoded by default (``results.write_clips``).
 """
 
@@ -33,6 +40,8 @@ CHECK_FRAMES = 4
 CHECK_SECONDS = 60.0
 #: largest mean absolute difference (0-255) between seek and sequential decode that passes
 CHECK_TOLERANCE = 1.0
+#: decoder threads: one, since multi-threaded decoding is not deterministic (module docstring)
+DECODE_THREADS = 1
 
 
 def sample_indices(start: int, end: int, n: int) -> np.ndarray:
@@ -148,9 +157,11 @@ def extract_clips(
 
     ``decode``: ``auto`` checks the seek path (``check_seeking``) and decodes sequentially
     where it is not exact; ``seek`` / ``sequential`` force a path (the check still runs and
-    is recorded). Attrs ``decode_path`` (``seek`` | ``sequential``), ``decode_check``
-    (``exact`` | ``mismatch`` | ``skipped`` when there is no clip), ``decode_check_mad`` (the
-    largest mean absolute difference, 0-255) and ``decode_check_frames`` record it.
+    is recorded). ``threads`` is accepted for the callers' sake, but frames are decoded on
+    ``DECODE_THREADS`` (one) thread, the only deterministic setting. Attrs ``decode_path``
+    (``seek`` | ``sequential``), ``decode_check`` (``exact`` | ``mismatch`` | ``skipped``
+    when there is no clip), ``decode_check_mad`` (the largest mean absolute difference,
+    0-255) and ``decode_check_frames`` record it.
     """
     if frames_per_clip < 2 or frames_per_clip % 2:
         raise ValueError(f"frames_per_clip must be even and >= 2, got {frames_per_clip}")
@@ -158,7 +169,7 @@ def extract_clips(
         raise ValueError(f"decode must be auto, seek or sequential, got {decode!r}")
 
     def reader():
-        return open_video(video, width=size, height=size, threads=threads)
+        return open_video(video, width=size, height=size, threads=DECODE_THREADS)
 
     vr = reader()
     n_video = len(vr)
