@@ -90,3 +90,15 @@ def test_profile_by_path_with_a40_partition_and_config_account(work, tmp_path):
     cpu = [res for rule, res in jobs if rule not in VLM_RULES and rule != "all"]
     assert all(r["slurm_partition"] == "standard" for r in cpu)
     assert all(r["slurm_account"] == "lab1" for _, r in jobs if _ != "all")
+
+
+def test_profile_plans_a_gpu_budget(work, tmp_path):
+    """With a budget, the clip_budget checkpoint sits between localize and cut_clips, which
+    the profile's stage1 group would wrap: cut_clips then takes its own group (clips)."""
+    extra = tmp_path / "budget.yaml"
+    extra.write_text("vlm: {budget_gpu_hours: 0.01, budget_seconds_per_clip: 4.0}\n")
+    env = dict(os.environ, SBATCH_ACCOUNT="mylab0")
+    args = ["--profile", "profiles/slurm", "--configfile", "config/config.yaml", str(extra)]
+    out = dry_run(work, *args, env=env)
+    assert re.search(r"^clip_budget\s+1$", out, re.M), out[-3000:]
+    assert re.search(r"^cut_clips\s+4$", out, re.M), out[-3000:]

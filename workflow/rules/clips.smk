@@ -34,6 +34,10 @@ rule cut_clips:
         "logs/cut_clips/{subject}/{session}.log",
     benchmark:
         "benchmarks/results/cut_clips/{subject}/{session}.tsv"
+    # with a SLURM profile: grouped with localize (stage1), except behind the budget
+    # checkpoint, which a group cannot wrap (localize -> clip_budget -> cut_clips)
+    group:
+        CUT_CLIPS_GROUP
     conda:
         "../../envs/ethoflow.yaml"
     threads: res("cut_clips", "cpus")

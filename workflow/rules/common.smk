@@ -247,6 +247,8 @@ def vlm_settings(*task_keys, **extra):
 # session) and its own chosen windows as a param, read after the checkpoint has run: a
 # session is cut again only when its own chosen windows change (the params rerun trigger).
 BUDGET_GPU_HOURS = config["vlm"]["budget_gpu_hours"]
+# cut_clips' group job on a cluster (profiles/slurm groups localize into stage1 too)
+CUT_CLIPS_GROUP = "stage1" if BUDGET_GPU_HOURS is None else "clips"
 
 
 def budget_seconds_per_clip():
