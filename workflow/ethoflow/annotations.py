@@ -284,7 +284,7 @@ def _load_calms21(
     fps: float = 1.0,
     overhang_s: float | None = None,
 ):
-    from .pose_io import calms21_sequences, pick_sequence
+    from .formats.calms21 import calms21_sequences, pick_sequence
 
     if not path.is_file():
         raise InputError(path, "annotation file not found")

@@ -31,7 +31,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .errors import InputError
-from .pose_io import CALMS21_ANIMALS, CALMS21_FPS, CALMS21_KEYPOINTS, calms21_sequences
+from .formats.calms21 import CALMS21_ANIMALS, CALMS21_FPS, CALMS21_KEYPOINTS, calms21_sequences
 from .sheet import COLUMNS
 
 SHEET_COLUMNS = [c for c in COLUMNS if c not in ("start_frame", "end_frame")]

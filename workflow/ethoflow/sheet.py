@@ -554,7 +554,7 @@ def check_sheet(
 
 def _keypoint_problem(have: list[str], name: str, setup: dict) -> str | None:
     """Why the pose file's keypoints ``have`` do not give the setup's skeleton, or None."""
-    from .pose_io import map_keypoints
+    from .skeleton import map_keypoints
 
     skeleton = setup.get("skeleton")
     if not skeleton:
