@@ -5,7 +5,9 @@
 records (sacct) then show that every VLM job ran in `gpu` with one GPU, every other job in
 `standard` without one, all charged to the account taken from $SBATCH_ACCOUNT, and that one
 GPU allocation ran the VLM jobs of several sessions one after another (asking for one job's
-CPUs and memory, not their sum). The results equal those of a local run.
+CPUs and memory, not their sum), on one model server. The first VLM allocation is requeued
+(`scontrol requeue`) while its jobs run: it runs again and the run finishes. The results
+equal those of a local run.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -192,6 +195,34 @@ def _compare(a: Path, b: Path) -> list[str]:
     return bad
 
 
+def _requeue_first_vlm_allocation(work: Path, done: threading.Event, seen: dict) -> None:
+    """Requeue the first running `gpu` job once one of its VLM jobs has started."""
+    while not done.wait(0.5):
+        running = subprocess.run(
+            ["squeue", "-h", "-p", "gpu", "-t", "RUNNING", "-o", "%i"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if running and any((work / "logs").glob("vlm_*/*/*.log")):
+            r = subprocess.run(["scontrol", "requeue", running[0]], capture_output=True, text=True)
+            seen.update(job=running[0], rc=r.returncode, err=r.stderr, at=time.monotonic())
+            return
+
+
+def _states(job_id: str) -> list[str]:
+    """Every record of an allocation, requeued runs included (sacct --duplicates)."""
+    for _ in range(30):
+        out = subprocess.run(
+            ["sacct", "-X", "-D", "-n", "-P", "-j", job_id, "-o", "State"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if out and out[-1] == "COMPLETED":
+            return out
+        time.sleep(1)
+    return out
+
+
 def test_demo_on_slurm_partitions_gpus_account_and_results(
     slurm_cluster, profile_env, tmp_path
 ) -> None:
@@ -202,7 +233,15 @@ def test_demo_on_slurm_partitions_gpus_account_and_results(
 
     t0 = time.monotonic()
     cmd = [*SNAKEMAKE, "--profile", "slurm", "--jobs", "4", *FAST, *configs]
-    r = _run(cmd, on_slurm, 1500, env)
+    done, requeued = threading.Event(), {}
+    watcher = threading.Thread(
+        target=_requeue_first_vlm_allocation, args=(on_slurm, done, requeued), daemon=True
+    )
+    watcher.start()
+    try:
+        r = _run(cmd, on_slurm, 1500, env)
+    finally:
+        done.set()
     slurm_wall = time.monotonic() - t0
     out = f"{r.stdout[-6000:]}\n{r.stderr[-12000:]}\n--- slurm logs ---\n{_slurm_logs(on_slurm)}"
     assert r.returncode == 0, f"snakemake on SLURM failed (rc {r.returncode})\n{out}"
@@ -248,6 +287,15 @@ def test_demo_on_slurm_partitions_gpus_account_and_results(
     assert VLM_RULES <= rules_seen, rules_seen
     assert {"pose_preprocess", "train_localizer", "localize", "cut_clips", "classify"} <= rules_seen
     assert gpu_members, "the VLM jobs were not grouped into GPU allocations"
+    # the requeued allocation was cut short, ran again and completed
+    assert requeued.get("rc") == 0, requeued
+    states = _states(requeued["job"])
+    assert "REQUEUED" in states and states[-1] == "COMPLETED", states
+    # the VLM jobs of an allocation share its model server: fewer loads than jobs
+    servers = sorted((on_slurm / "logs" / "vlm_server").glob("slurm*.log"))
+    loads = {p.name: p.read_text().count("model loaded once") for p in servers}
+    n_vlm = sum(len(m) for m in gpu_members)
+    assert 1 <= sum(loads.values()) < n_vlm, (loads, n_vlm)
     largest = max(gpu_members, key=len)
     assert len({session for _, session in largest}) >= 2, largest
     # a session's CPU steps go in group jobs: at most 2 submissions per session on average
@@ -259,7 +307,8 @@ def test_demo_on_slurm_partitions_gpus_account_and_results(
     print(
         f"SLURM run: {slurm_wall:.0f} s, {len(logs)} sbatch jobs for {n_sessions} sessions"
         f" ({per_session:.2f} per session), per partition {per_partition},"
-        f" GPU allocations holding {[len(m) for m in gpu_members]} VLM jobs"
+        f" GPU allocations holding {[len(m) for m in gpu_members]} VLM jobs,"
+        f" model loads per server log {loads}; requeued {requeued['job']} ({states})"
     )
 
     # The same workflow and config run locally gives the same results.

@@ -164,6 +164,8 @@ def socket_dir() -> Path:
     base = os.environ.get("ETHOFLOW_VLM_SOCKET_DIR") or f"/tmp/ethoflow-vlm-{os.getuid()}"
     d = Path(base)
     d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if d.stat().st_uid == os.getuid():
+        d.chmod(0o700)  # only this user may talk to its servers
     return d
 
 
