@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 
 REPO = Path(__file__).resolve().parents[2]
 COPY = ("Snakefile", "workflow", "config", "profiles", "envs", "tests/data")
@@ -206,6 +206,12 @@ def _requeue_first_vlm_allocation(work: Path, done: threading.Event, seen: dict)
         if running and any((work / "logs").glob("vlm_*/*/*.log")):
             r = subprocess.run(["scontrol", "requeue", running[0]], capture_output=True, text=True)
             seen.update(job=running[0], rc=r.returncode, err=r.stderr, at=time.monotonic())
+            # a requeued job waits ~2 min (BeginTime) before it may start: let it start now
+            for _ in range(40):
+                time.sleep(0.5)
+                u = ["scontrol", "update", f"JobId={running[0]}", "StartTime=now"]
+                if subprocess.run(u, capture_output=True).returncode == 0:
+                    break
             return
 
 

@@ -14,7 +14,8 @@ from wfhelpers import REPO, copy_repo, planned_jobs, snakemake
 
 from ethoflow.results import read_clips
 
-pytestmark = pytest.mark.workflow
+# the session-scoped demo run is shared by the files of this group: one worker runs them
+pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("demo")]
 
 SHEET = pd.read_csv(REPO / "config/sessions.tsv", sep="\t", dtype=str, keep_default_na=False)
 VIDEO = SHEET[SHEET.video != ""]

@@ -22,7 +22,8 @@ from ethoflow import results
 from ethoflow.review.app import create_app
 from ethoflow.review.store import open_run
 
-pytestmark = pytest.mark.workflow
+# the session-scoped demo run is shared by the files of this group: one worker runs them
+pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("demo")]
 
 KEY = "openfield1/part1"
 TOKEN = "browser-test-token"

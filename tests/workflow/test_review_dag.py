@@ -14,7 +14,8 @@ from wfhelpers import planned_jobs, snakemake
 from ethoflow import results
 from ethoflow.review.store import open_run
 
-pytestmark = pytest.mark.workflow
+# the session-scoped demo run is shared by the files of this group: one worker runs them
+pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("demo")]
 
 KEY = "openfield1/part1"  # a train-split session of the openfield setup
 
