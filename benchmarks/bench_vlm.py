@@ -3,8 +3,9 @@
 Builds the real Qwen2.5-VL-3B or -7B shapes from config (or the tiny test shape) with random
 weights, writes random clips (10 frames at 448x448 by default) to h5 files and reports:
 
-- end-to-end clips/s of ``embed_sessions`` (h5 read, qwen-vl-utils + processor preprocessing
-  on a prefetch thread, forward, pooling, h5 write), with the batched vision attention;
+- end-to-end clips/s of the workflow's embedding task (``vlm_server.embed``, what the model
+  server runs for ``vlm_embed``: h5 read, preprocessing on a prefetch thread, forward,
+  pooling; then ``results.write_embeddings``), with the batched vision attention;
 - bare ``model(**inputs)`` forward clips/s on the same preprocessed inputs, stock transformers
   and with the batched vision attention;
 - peak GPU memory and the end-to-end / stock-bare ratio.
@@ -21,15 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
+from ethoflow import vlm_server
 from ethoflow.fast_vision import disable_fast_vision_attention, enable_fast_vision_attention
+from ethoflow.results import read_clips, write_clips, write_embeddings
 from ethoflow.tiny import build_tiny_qwen25vl
-from ethoflow.vlm import VLM, embed_sessions
+from ethoflow.vlm import VLM
 
 SHAPES = {
     "3b": dict(
@@ -144,16 +146,23 @@ def main() -> None:
         clip_paths, out_paths = [], []
         for s in range(a.sessions):
             p = work / f"clips{s}.h5"
-            with h5py.File(p, "w") as f:
-                f["frames"] = rng.integers(
-                    0, 256, (a.clips, a.frames, a.size, a.size, 3), dtype=np.uint8
-                )
-                f["start_frame"] = np.arange(a.clips) * 60
-                f["end_frame"] = np.arange(a.clips) * 60 + 60
+            frames = rng.integers(0, 256, (a.clips, a.frames, a.size, a.size, 3), dtype=np.uint8)
+            starts = np.arange(a.clips) * 60
+            index = np.stack([np.linspace(t, t + 59, a.frames) for t in starts]).astype(np.int64)
+            # as cut_clips writes them (JPEG frames by default): the decode is part of the cost
+            write_clips(
+                p,
+                frames,
+                starts,
+                starts + 60,
+                index,
+                frames.shape[1:],
+                {"fps_out": 2.0},
+                codec="jpeg",
+            )
             clip_paths.append(str(p))
             out_paths.append(str(work / f"emb{s}.h5"))
-        with h5py.File(clip_paths[0]) as f:
-            frames = f["frames"][()]
+        frames = read_clips(clip_paths[0])["frames"]
         ranges = [(i, min(a.clips, i + a.batch_size)) for i in range(0, a.clips, a.batch_size)]
         inputs = [
             vlm._inputs([vlm._messages(frames[i], prompt) for i in range(*r)]) for r in ranges
@@ -165,11 +174,16 @@ def main() -> None:
         enable_fast_vision_attention(vlm.model)
         fast = bare_forward(vlm, inputs, a.repeats)
 
-        embed_sessions(vlm, clip_paths[:1], [str(work / "warm.h5")], prompt, progress=False)
+        def embed_file(clips: str, out: str) -> None:
+            r = vlm_server.embed(vlm, clips, prompt, "video_mean", -1, a.batch_size)
+            write_embeddings(out, r["embeddings"], r["start_frame"], r["end_frame"], vlm.meta)
+
+        embed_file(clip_paths[0], str(work / "warm.h5"))
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        embed_sessions(vlm, clip_paths, out_paths, prompt, batch_size=a.batch_size, progress=False)
+        for clips, out in zip(clip_paths, out_paths, strict=True):
+            embed_file(clips, out)
         _sync(device)
         e2e = a.clips * a.sessions / (time.perf_counter() - t0)
         peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
@@ -178,7 +192,7 @@ def main() -> None:
     print(f"  batch size                      {a.batch_size}")
     print(f"  bare forward, stock transformers {stock:8.2f} clips/s")
     print(f"  bare forward, batched vision     {fast:8.2f} clips/s")
-    print(f"  embed_sessions end to end        {e2e:8.2f} clips/s")
+    print(f"  embed task end to end            {e2e:8.2f} clips/s")
     print(f"  ratio end-to-end / stock bare    {e2e / stock:8.2f}")
     print(f"  peak GPU memory                  {peak:8.2f} GiB")
 

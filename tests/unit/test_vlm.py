@@ -2,13 +2,11 @@
 
 import json
 
-import h5py
 import numpy as np
 import pytest
 
 from ethoflow.errors import InputError
-from ethoflow.results import write_clips
-from ethoflow.vlm import embed_sessions, load_vlm
+from ethoflow.vlm import load_vlm
 
 rng = np.random.default_rng(0)
 FRAMES = rng.integers(0, 255, size=(3, 4, 56, 56, 3), dtype=np.uint8)
@@ -57,32 +55,6 @@ def test_describe_and_label_scores(tiny_vlm):
         batch_size=1,
     )
     assert np.allclose(s[:1], s1, atol=1e-3)
-
-
-def test_embed_sessions_resumes_after_a_kill(tiny_vlm, tmp_path):
-    clips, outs = [], []
-    for i in range(2):
-        p = tmp_path / f"clips{i}.h5"
-        frames = FRAMES[i : i + 2]
-        index = np.stack(
-            [np.linspace(0, 140, frames.shape[1]), np.linspace(150, 290, frames.shape[1])]
-        )
-        write_clips(p, frames, [0, 150], [150, 300], index, frames.shape[1:], {})
-        clips.append(str(p))
-        outs.append(str(tmp_path / f"emb{i}.h5"))
-    embed_sessions(tiny_vlm, clips[:1], outs[:1], "q", progress=False)
-    first = h5py.File(outs[0])["embeddings"][()]
-    # a killed job: the second output was left half-written (not marked complete)
-    with h5py.File(outs[1], "w") as f:
-        f["embeddings"] = np.zeros((1, 64), np.float16)
-    done = embed_sessions(tiny_vlm, clips, outs, "q", progress=False)
-    assert done == [outs[1]]
-    with h5py.File(outs[0]) as f:
-        assert np.array_equal(f["embeddings"][()], first)
-    with h5py.File(outs[1]) as f:
-        assert f["embeddings"].shape == (2, 64) and f["embeddings"].dtype == np.float16
-        assert f.attrs["prompt"] == "q" and f.attrs["pooling"] == "video_mean"
-        assert bool(f.attrs["random_demo_model"])
 
 
 def test_missing_model_is_a_clear_error(tmp_path):

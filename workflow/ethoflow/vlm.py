@@ -1,6 +1,7 @@
 """Stage 2: a Qwen-VL video language model through transformers and qwen-vl-utils.
 
-One ``VLM`` object holds the model and its processor, loaded once per job from a hub id (the
+One ``VLM`` object holds the model and its processor, loaded once per process (a job, or
+the allocation's model server: ``vlm_server``) from a hub id (the
 Hugging Face cache; set ``HF_HUB_OFFLINE=1`` on nodes without internet) or a local
 ``save_pretrained`` directory. Qwen2-VL, Qwen2.5-VL and Qwen3-VL load through
 ``AutoModelForImageTextToText``. On CUDA the model runs in bf16 with sdpa attention
@@ -753,46 +754,3 @@ def load_vlm(
         "fast_vision": bool(n_fast),
     }
     return VLM(net, processor, meta, dev, torch_dtype, gpu_preprocess=gpu_preprocess)
-
-
-def embed_sessions(
-    vlm: VLM,
-    clip_paths: list[str],
-    out_paths: list[str],
-    prompt: str,
-    pooling: str = "video_mean",
-    layer: int = -1,
-    batch_size: int = 4,
-    progress: bool = True,
-) -> list[str]:
-    """Embed many sessions with one loaded model; complete outputs are kept as they are.
-
-    Each output is written atomically, so a job killed half-way leaves the finished sessions
-    and no partial file; running it again embeds only what is missing.
-    """
-    from .results import embeddings_complete, read_clips, write_embeddings
-
-    done = []
-    for clips, out in zip(clip_paths, out_paths, strict=True):
-        meta = read_clips(clips, frames=False)
-        n = meta["n_clips"]
-        if embeddings_complete(out, n):
-            log.info("%s is complete, kept", out)
-            continue
-        frames = read_clips(clips)["frames"]
-        starts, ends = meta["start_frame"], meta["end_frame"]
-        t0 = time.perf_counter()
-        emb = vlm.embed(frames, prompt, pooling, layer, batch_size, progress=progress)
-        secs = time.perf_counter() - t0
-        attrs = {
-            **vlm.meta,
-            "prompt": prompt,
-            "pooling": pooling,
-            "layer": int(layer),
-            "seconds": secs,
-            "clips_per_second": n / secs if secs > 0 else float("nan"),
-        }
-        write_embeddings(out, emb, starts, ends, attrs)
-        log.info("%s: %d clips in %.1f s", out, n, secs)
-        done.append(out)
-    return done
