@@ -21,8 +21,9 @@ def work(tmp_path_factory):
 
 
 def _inputs(text: str, rule: str) -> list[str]:
-    """The input lines of a dry run's jobs of a rule."""
-    return re.findall(rf"rule {rule}:\n    input: (.*)", text)
+    """The input lines of a dry run's jobs of a rule (indented when the job is in a group,
+    as cut_clips is: stage1, or clips with a budget)."""
+    return re.findall(rf"rule {rule}:\n\s+input: (.*)", text)
 
 
 def test_planned_jobs_with_and_without_the_budget(work):
