@@ -145,13 +145,13 @@ def test_forced_decode_paths_agree(yuv420, tmp_path):
 
 def test_openfield_clips_are_the_same_bytes_every_run(tmp_path):
     """The open-field file logs H.264 decode errors; with frame-threaded decoding (the
-    workflow passes its 2 threads) their concealment changed run to run, sought or not. Seek
-    and sequential decode, and two runs, must give the same frames."""
+    workflow used to decode on its 2 threads) their concealment changed run to run, sought or
+    not. Seek and sequential decode, and two runs, must give the same frames."""
     w = pd.DataFrame({"start_frame": [600, 765, 855, 1007], "end_frame": [750, 915, 1005, 1157]})
     runs = []
     for k, decode in enumerate(("seek", "sequential", "seek")):
         out = tmp_path / f"{k}.h5"
-        extract_clips(OPENFIELD, w, out, frames_per_clip=10, size=224, threads=2, decode=decode)
+        extract_clips(OPENFIELD, w, out, frames_per_clip=10, size=224, decode=decode)
         runs.append(read_clips(out)["frames"])
     assert np.array_equal(runs[0], runs[1]) and np.array_equal(runs[0], runs[2])
     assert (tmp_path / "0.h5").read_bytes() == (tmp_path / "2.h5").read_bytes()

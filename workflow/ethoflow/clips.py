@@ -148,7 +148,6 @@ def extract_clips(
     size: int = 448,
     pose_fps: float | None = None,
     fps_tolerance: float = 0.01,
-    threads: int = 0,
     codec: str = "jpeg",
     jpeg_quality: int = 90,
     decode: str = "auto",
@@ -157,8 +156,8 @@ def extract_clips(
 
     ``decode``: ``auto`` checks the seek path (``check_seeking``) and decodes sequentially
     where it is not exact; ``seek`` / ``sequential`` force a path (the check still runs and
-    is recorded). ``threads`` is accepted for the callers' sake, but frames are decoded on
-    ``DECODE_THREADS`` (one) thread, the only deterministic setting. Attrs ``decode_path``
+    is recorded). Frames are decoded on ``DECODE_THREADS`` (one) thread, the only
+    deterministic setting. Attrs ``decode_path``
     (``seek`` | ``sequential``), ``decode_check`` (``exact`` | ``mismatch`` | ``skipped``
     when there is no clip), ``decode_check_mad`` (the largest mean absolute difference,
     0-255) and ``decode_check_frames`` record it.

@@ -62,7 +62,6 @@ def cut_clips(
     clips: str,
     cfg: dict,
     clip_seconds: float,
-    threads: int = 1,
     selection: str | None = None,
     selected: list | None = None,
 ) -> None:
@@ -91,7 +90,6 @@ def cut_clips(
         size=cfg["size"],
         pose_fps=fps,
         fps_tolerance=cfg["fps_tolerance"],
-        threads=threads,
         codec=cfg.get("codec", "jpeg"),
         jpeg_quality=cfg.get("jpeg_quality", 90),
     )
