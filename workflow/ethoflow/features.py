@@ -31,33 +31,29 @@ caller: optional ``head``, ``tail``, ``frame_size`` ([width, height] in pixels).
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import numpy as np
 
 from .config import defaults
 from .pose_io import Pose
+from .skeleton import norm_name
 
 DEFAULTS = defaults("features")  # the schema's `features` defaults
 HEAD_NAMES = ("nose", "snout", "head", "nosetip")
 TAIL_NAMES = ("tailbase", "tail base", "tail_base", "tail-base", "tailroot", "tail")
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[\s_\-.]+", "", name.lower())
-
-
 def find_keypoint(names: list[str], wanted: str | None, candidates: tuple, default: int) -> int:
     """Index of ``wanted`` in ``names``, else of the first candidate name, else ``default``."""
-    normed = [_norm(n) for n in names]
+    normed = [norm_name(n) for n in names]
     if wanted:
-        if _norm(wanted) in normed:
-            return normed.index(_norm(wanted))
+        if norm_name(wanted) in normed:
+            return normed.index(norm_name(wanted))
         raise ValueError(f"keypoint {wanted!r} not in {names}")
     for c in candidates:
-        if _norm(c) in normed:
-            return normed.index(_norm(c))
+        if norm_name(c) in normed:
+            return normed.index(norm_name(c))
     return default
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from .errors import InputError
 
 
-def _norm(name: str) -> str:
+def norm_name(name: str) -> str:
     """Case- and separator-insensitive form: ``Mid-Back`` = ``mid_back`` = ``midback``."""
     return re.sub(r"[\s_\-.]+", "", str(name).lower())
 
@@ -21,13 +21,13 @@ def _norm(name: str) -> str:
 def _alias_table(want: list[str], aliases: dict | None) -> dict[str, set[str]]:
     """Normalized names that stand for each wanted name: itself and its aliases."""
     aliases = aliases or {}
-    by_norm = {_norm(k): v for k, v in aliases.items()}
+    by_norm = {norm_name(k): v for k, v in aliases.items()}
     table = {}
     for w in want:
-        extra = aliases.get(w, by_norm.get(_norm(w), []))
+        extra = aliases.get(w, by_norm.get(norm_name(w), []))
         if isinstance(extra, str):
             extra = [extra]
-        table[w] = {_norm(w), *(_norm(a) for a in extra)}
+        table[w] = {norm_name(w), *(norm_name(a) for a in extra)}
     return table
 
 
@@ -55,7 +55,7 @@ def map_keypoints(
         if w in have:
             idx.append(have.index(w))
             continue
-        hits = [i for i, h in enumerate(have) if _norm(h) in table[w]]
+        hits = [i for i, h in enumerate(have) if norm_name(h) in table[w]]
         if len(hits) == 1:
             idx.append(hits[0])
         elif hits:
@@ -89,12 +89,12 @@ def map_names(path: Path, have: list[str], want: list[str], what: str) -> list[i
     idx, missing = [], []
     normed = {}
     for i, h in enumerate(have):
-        normed.setdefault(_norm(h), i)
+        normed.setdefault(norm_name(h), i)
     for w in want:
         if w in have:
             idx.append(have.index(w))
-        elif _norm(w) in normed:
-            idx.append(normed[_norm(w)])
+        elif norm_name(w) in normed:
+            idx.append(normed[norm_name(w)])
         else:
             missing.append(w)
     unknown = [h for i, h in enumerate(have) if i not in idx]
