@@ -15,6 +15,7 @@ import shutil
 import signal
 import tempfile
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -179,3 +180,66 @@ def test_a_dead_server_is_started_again_and_a_bad_model_is_an_input_error(sessio
     with pytest.raises(InputError, match="no-such-model"):
         vlm_embed(clips[0], None, str(tmp_path / "c.h5"), bad, 1, server)
     assert not (tmp_path / "c.h5").exists()
+
+
+def _fake_squeue(tmp_path, monkeypatch) -> Path:
+    """An `squeue` on PATH that answers for job 4242 what the file `state` holds (empty
+    file: the job is gone, as SLURM answers for a purged job id)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    state = tmp_path / "state"
+    script = bindir / "squeue"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"if [ -s {state} ]; then cat {state}; exit 0; fi\n"
+        'echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1\n'
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    return state
+
+
+def test_allocation_alive_reads_the_jobs_state(tmp_path, monkeypatch):
+    from ethoflow.vlm_server import allocation_alive
+
+    state = _fake_squeue(tmp_path, monkeypatch)
+    for text, alive in [("RUNNING\n", True), ("COMPLETING\n", True), ("PENDING\n", False)]:
+        state.write_text(text)
+        assert allocation_alive() is alive, text
+    state.write_text("")  # purged: squeue exits 1 with "Invalid job id"
+    assert allocation_alive() is False
+    monkeypatch.delenv("SLURM_JOB_ID")
+    assert allocation_alive() is True  # a local run has no allocation to outlive
+
+
+def test_the_server_leaves_when_its_slurm_job_has_ended(sessions, monkeypatch):
+    """Where SLURM tracks a step's processes by parent, the detached server survives the
+    steps; it must still go when the allocation ends, not hold the GPU until it idles out."""
+    tmp_path, clips, _, settings = sessions
+    state = _fake_squeue(tmp_path, monkeypatch)
+    monkeypatch.setenv("ETHOFLOW_VLM_ALLOCATION_CHECK_S", "0.5")
+    state.write_text("RUNNING\n")
+    server = {"enabled": True, "idle_s": 120}
+    vlm_embed(clips[0], None, str(tmp_path / "a.h5"), settings, 1, server)
+    log = tmp_path / "logs" / "vlm_server"
+    (path,) = log.glob("slurm4242-*.log")
+    pid = int(re.search(r"pid (\d+)", path.read_text()).group(1))
+    time.sleep(2)
+    assert _running(pid)  # still serving while the job runs
+    state.write_text("COMPLETED\n")
+    for _ in range(100):  # the job that started it (this test) is its parent: a zombie counts
+        time.sleep(0.1)
+        if not _running(pid):
+            break
+    else:
+        raise AssertionError("the server outlived its SLURM job")
+    assert "SLURM job 4242 has ended" in path.read_text()
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -111,6 +111,29 @@ def score(
 
 TASKS = {"embed": embed, "describe": describe, "score": score}
 
+#: seconds between the server's checks that its SLURM job still runs
+ALLOCATION_CHECK_S = float(os.environ.get("ETHOFLOW_VLM_ALLOCATION_CHECK_S", 10))
+_ALIVE = {"RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "RESIZING", "STAGE_OUT"}
+
+
+def allocation_alive() -> bool:
+    """False once the SLURM job the server belongs to has ended (a server started in one of
+    its steps may outlive the step where SLURM tracks processes by parent, and must not keep
+    the GPU after the allocation); True outside SLURM and whenever squeue cannot tell."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return True
+    try:
+        r = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return True
+    if r.returncode != 0:  # an unknown job id (gone from squeue) is an error too
+        return "Invalid job id" not in r.stderr
+    state = r.stdout.split()
+    return bool(state) and state[0] in _ALIVE  # gone from the queue, ended, or requeued
+
 
 def _load(settings: dict, threads: int):
     import torch
@@ -348,21 +371,31 @@ class _Server:
                 self.last = time.monotonic()
 
     def watchdog(self, listener) -> None:
+        checked = time.monotonic()
         while True:
             time.sleep(0.5)
             with self.state:
                 idle = self.active == 0 and time.monotonic() - self.last > self.idle_s
                 if idle:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(self.address)
-                    log.info(
-                        "idle for %.0f s after %d requests: exiting (%s)",
-                        self.idle_s,
-                        self.stats["requests"],
-                        self.vlm.vision.stats(),
-                    )
-                    logging.shutdown()
-                    os._exit(0)
+                    self._exit(f"idle for {self.idle_s:.0f} s")
+            if time.monotonic() - checked > ALLOCATION_CHECK_S:
+                checked = time.monotonic()
+                if not allocation_alive():
+                    with self.state:
+                        self._exit(f"SLURM job {os.environ.get('SLURM_JOB_ID')} has ended")
+
+    def _exit(self, why: str) -> None:
+        """Leave (under ``self.state``): no new job can reach a server that is going."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.address)
+        log.info(
+            "%s after %d requests: exiting (%s)",
+            why,
+            self.stats["requests"],
+            self.vlm.vision.stats(),
+        )
+        logging.shutdown()
+        os._exit(0)
 
     def serve(self) -> None:
         listener = Listener(self.address, family="AF_UNIX", authkey=AUTH)
