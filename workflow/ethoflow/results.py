@@ -408,15 +408,6 @@ def read_embeddings(path: PathLike) -> dict:
         }
 
 
-def embeddings_complete(path: PathLike, n_clips: int) -> bool:
-    """An embeddings file written to the end with the expected clip count."""
-    try:
-        with h5py.File(path, "r") as f:
-            return f["embeddings"].shape[0] == n_clips and bool(f.attrs.get("complete"))
-    except (OSError, KeyError):
-        return False
-
-
 # ---------------------------------------------------------------- descriptions
 def write_descriptions(path: PathLike, records: list[dict]) -> None:
     """One JSON object per clip and line."""

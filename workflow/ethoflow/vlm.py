@@ -80,18 +80,19 @@ class VLM:
         if self.vision is None:
             self.vision = VisionCache(self.model, max_bytes)
 
-    def _named(self, inputs, keys):
-        """Attach the videos' cache keys (in the order of the inputs' videos) to a batch."""
+    def _named(self, inputs, keys, lo: int = 0, hi: int | None = None):
+        """Attach the cache keys ``keys[lo:hi]`` of a batch's videos (in their order) to it."""
         if keys is not None and self.vision is not None:
-            inputs[KEYS] = list(keys)
+            inputs[KEYS] = list(keys[lo:hi])
         return inputs
+
+    def _vision_keys(self, keys):
+        """The block's model calls use these cache keys (``None``: no caching)."""
+        return contextlib.nullcontext() if self.vision is None else self.vision.keys(keys)
 
     def _vision_scope(self, inputs):
         """Take the cache keys off a batch; the block's model calls use them."""
-        keys = inputs.pop(KEYS, None) if KEYS in inputs else None
-        if self.vision is None:
-            return contextlib.nullcontext()
-        return self.vision.keys(keys)
+        return self._vision_keys(inputs.pop(KEYS, None))
 
     # ------------------------------------------------------------ inputs
     def _messages(self, clip: np.ndarray, prompt: str, exemplars=None, answer=None) -> list:
@@ -204,7 +205,7 @@ class VLM:
 
         def make(lo: int, hi: int):
             inputs = self._inputs([self._messages(frames[i], prompt) for i in range(lo, hi)])
-            return self._named(inputs, keys[lo:hi] if keys is not None else None)
+            return self._named(inputs, keys, lo, hi)
 
         for lo, hi, vec in self._batched(n, batch_size, make, self._pool(pooling, layer), progress):
             out[lo:hi] = vec
@@ -308,7 +309,7 @@ class VLM:
 
         def make(lo, hi):
             inputs = self._inputs([self._messages(frames[i], prompt) for i in range(lo, hi)])
-            return self._named(inputs, keys[lo:hi] if keys is not None else None)
+            return self._named(inputs, keys, lo, hi)
 
         for _, _, rows in self._batched(len(frames), batch_size, make, run, False):
             answers.extend(rows)
@@ -499,7 +500,7 @@ class _CachedScorer:
         args["use_cache"] = True
         if self.keep and keep:  # vocabulary logits of the positions scored only
             args["logits_to_keep"] = keep
-        with self.vlm._vision_scope({KEYS: names} if names is not None else {}):
+        with self.vlm._vision_keys(names):
             out = self.vlm.model(**args)
         new = getattr(out, "cache", None)
         return out.logits.float(), out.past_key_values if new is None else new
@@ -524,11 +525,9 @@ class _CachedScorer:
             named = self.vlm._named
             inputs = self._clip_inputs([frames[i] for i in range(lo, hi)])
             if not bool(inputs["attention_mask"].bool().all()):  # clips of unequal token counts
-                return [
-                    named(self._clip_inputs([frames[i]]), keys[i : i + 1] if keys else None)
-                    for i in range(lo, hi)
-                ]
-            return [named(inputs, keys[lo:hi] if keys else None)]
+                one = [self._clip_inputs([frames[i]]) for i in range(lo, hi)]
+                return [named(x, keys, i, i + 1) for i, x in zip(range(lo, hi), one, strict=True)]
+            return [named(inputs, keys, lo, hi)]
 
         def run(groups):
             return np.concatenate([self._score_group(g) for g in groups])
@@ -701,7 +700,7 @@ def load_vlm(
     fast_vision: bool = True,
     gpu_preprocess: str | bool = "auto",
 ) -> VLM:
-    """Load a Qwen-VL checkpoint by hub id or local directory, once per job.
+    """Load a Qwen-VL checkpoint by hub id or local directory (once per process).
 
     ``fast_vision`` swaps the vision tower's per-window attention loop for one batched call per
     layer (same maths, see ``fast_vision``); ignored with flash-attention-2.

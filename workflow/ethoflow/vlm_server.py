@@ -36,26 +36,30 @@ import traceback
 from multiprocessing.connection import Client, Listener
 from pathlib import Path
 
-import numpy as np
-
 from .errors import InputError
 
 log = logging.getLogger(__name__)
 
 AUTH = b"ethoflow-vlm-server"  # the socket's folder is the user's own (mode 0700)
-LOAD_KEYS = ("model", "revision", "dtype", "attn")
+LOAD_KEYS = ("model", "revision", "dtype", "attn", "gpu_preprocess")  # what a server loads
 _SOURCES = ("vlm.py", "vlm_server.py", "vision_cache.py", "fast_vision.py")
 
 
 # ---------------------------------------------------------------------- the tasks
-def embed(vlm, clips: str, prompt: str, pooling: str, layer: int, batch_size: int) -> dict:
-    """Pooled embeddings of every clip of a clips h5, with the clips' windows."""
+def _read_clips(vlm, clips: str) -> tuple[dict, list]:
+    """A clips h5 (``results.read_clips``) and its clips' vision-cache keys; the model takes
+    the clips' frame rate (Qwen2.5-VL's time positions)."""
     from .results import read_clips
     from .vision_cache import clip_keys
 
     data = read_clips(clips)
     vlm.video_fps = float(data.get("fps_out", 2.0))
-    keys = clip_keys(clips, len(data["frames"]))
+    return data, clip_keys(clips, len(data["frames"]))
+
+
+def embed(vlm, clips: str, prompt: str, pooling: str, layer: int, batch_size: int) -> dict:
+    """Pooled embeddings of every clip of a clips h5, with the clips' windows."""
+    data, keys = _read_clips(vlm, clips)
     t0 = time.perf_counter()
     emb = vlm.embed(data["frames"], prompt, pooling, layer, batch_size, keys=keys)
     return {
@@ -68,17 +72,8 @@ def embed(vlm, clips: str, prompt: str, pooling: str, layer: int, batch_size: in
 
 def describe(vlm, clips: str, prompt: str, max_new_tokens: int, batch_size: int) -> dict:
     """The greedy answer for every clip of a clips h5."""
-    from .results import read_clips
-    from .vision_cache import clip_keys
-
-    data = read_clips(clips)
-    vlm.video_fps = float(data.get("fps_out", 2.0))
-    n = len(data["frames"])
-    answers = (
-        vlm.describe(data["frames"], prompt, max_new_tokens, batch_size, keys=clip_keys(clips, n))
-        if n
-        else []
-    )
+    data, keys = _read_clips(vlm, clips)
+    answers = vlm.describe(data["frames"], prompt, max_new_tokens, batch_size, keys=keys)
     return {"answers": answers, "start_frame": data["start_frame"], "end_frame": data["end_frame"]}
 
 
@@ -86,26 +81,21 @@ def score(
     vlm, clips: str, exemplars: str, prompt: str, candidates: list[str], batch_size: int
 ) -> dict:
     """In-context label scores of every clip of a clips h5 after the exemplars."""
-    from .results import read_clips, read_icl_exemplars
+    from .results import read_icl_exemplars
     from .vision_cache import clip_keys
 
-    data = read_clips(clips)
-    vlm.video_fps = float(data.get("fps_out", 2.0))
+    data, keys = _read_clips(vlm, clips)
     ex_frames, ex_labels = read_icl_exemplars(exemplars)
-    n = len(data["frames"])
     t0 = time.perf_counter()
-    if n:
-        s = vlm.score_labels(
-            data["frames"],
-            prompt,
-            candidates,
-            exemplars=list(zip(ex_frames, ex_labels, strict=True)),
-            batch_size=batch_size,
-            keys=clip_keys(clips, n),
-            exemplar_keys=clip_keys(exemplars, len(ex_labels)),
-        )
-    else:
-        s = np.zeros((0, len(candidates)), np.float32)
+    s = vlm.score_labels(
+        data["frames"],
+        prompt,
+        candidates,
+        exemplars=list(zip(ex_frames, ex_labels, strict=True)),
+        batch_size=batch_size,
+        keys=keys,
+        exemplar_keys=clip_keys(exemplars, len(ex_labels)),
+    )
     return {"scores": s, "n_exemplars": len(ex_labels), "seconds": time.perf_counter() - t0}
 
 
@@ -141,13 +131,12 @@ def _load(settings: dict, threads: int):
     from .vlm import load_vlm
 
     torch.set_num_threads(max(1, int(threads)))
-    kw = {"gpu_preprocess": settings["gpu_preprocess"]} if "gpu_preprocess" in settings else {}
     return load_vlm(
         settings["model"],
         revision=settings.get("revision") or None,
         dtype=settings.get("dtype", "auto"),
         attn=settings.get("attn", "sdpa"),
-        **kw,
+        gpu_preprocess=settings.get("gpu_preprocess", "auto"),
     )
 
 
@@ -174,7 +163,7 @@ def server_key(settings: dict) -> str:
     """Which server a job may use: same model settings, allocation, working directory and
     ethoflow code (a server never serves a job from another checkout or an edited model)."""
     here = Path(__file__).parent
-    parts = {k: settings.get(k) for k in (*LOAD_KEYS, "gpu_preprocess")}
+    parts = {k: settings.get(k) for k in LOAD_KEYS}
     model = Path(str(settings["model"])).expanduser()
     stamp = [(p, (here / p).stat().st_mtime_ns) for p in _SOURCES if (here / p).exists()]
     if model.is_dir():
@@ -197,7 +186,7 @@ class ServedVLM:
 
     def __init__(self, settings: dict, threads: int = 1, server: dict | None = None):
         server = server or {}
-        self.settings = {k: v for k, v in settings.items() if k in (*LOAD_KEYS, "gpu_preprocess")}
+        self.settings = {k: v for k, v in settings.items() if k in LOAD_KEYS}
         self.threads = int(threads)
         self.idle_s = float(server.get("idle_s", 60))
         self.cache_gb = float(server.get("vision_cache_gb", 4))
@@ -415,7 +404,7 @@ class _Server:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m ethoflow.vlm_server")
     ap.add_argument("--address", required=True)
-    ap.add_argument("--settings", required=True, help="JSON: model, revision, dtype, attn")
+    ap.add_argument("--settings", required=True, help="JSON of the LOAD_KEYS (model, ...)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--idle-s", type=float, default=60)
     ap.add_argument("--vision-cache-gb", type=float, default=4)
