@@ -106,7 +106,6 @@ def test_selection_is_the_brute_force_optimum_per_session(tmp_path, k_clips, exp
     sel, _ = _run_budget(tmp_path, k_clips)
     by_session = budget.chosen_by_session(sel)
     for key in WINDOWS:
-        assert budget.chosen_windows(sel, key) == sorted(expected.get(key, []))
         assert by_session[key] == sorted(expected.get(key, []))
     assert len(sel) == 4 and sel["chosen"].sum() == k_clips
     # each clip's own mass, summed by hand
@@ -144,7 +143,7 @@ def test_tradeoff_table_recall_given_up_for_hours_saved(tmp_path):
 def test_failed_sessions_are_left_out_of_the_selection(tmp_path):
     sel, _ = _run_budget(tmp_path, 2, extra_failed=True)
     assert set(sel["subject"]) == {"a", "b"}
-    assert budget.chosen_windows(sel, "c/3") == []
+    assert "c/3" not in budget.chosen_by_session(sel)
 
 
 def _pose_h5(path, n_frames, offset):
@@ -164,7 +163,7 @@ def test_cut_clips_cuts_exactly_the_chosen_windows(tmp_path):
     prop = tmp_path / "prop_a_1.tsv"
     out_all, out_budget = tmp_path / "all.h5", tmp_path / "budget.h5"
     cut_clips(MABE, str(prop), str(pose), str(out_all), CLIPS_CFG, CLIP_S)
-    chosen = budget.chosen_windows(sel, "a/1")
+    chosen = budget.chosen_by_session(sel)["a/1"]
     assert chosen == [[0, 30], [36, 66]]
     cut_clips(
         MABE,

@@ -186,18 +186,37 @@ def tradeoff(
         masks = select_clips(
             windows_per_session, p_action_per_session, seconds_per_clip, budget_seconds
         )
-    total = float(sum(np.asarray(p, np.float64).sum() for p in p_action_per_session))
 
     def side(ms):
-        mass = sum(
-            covered_mass(w, p, m)
-            for w, p, m in zip(windows_per_session, p_action_per_session, ms, strict=True)
-        )
-        n = sum(int(np.sum(m)) for m in ms)
-        return (mass / total if total > 0 else float("nan"), n * seconds_per_clip / 3600)
+        _, recall, n = _coverage(windows_per_session, p_action_per_session, ms)
+        return (recall, n * seconds_per_clip / 3600)
 
     every = [np.ones(len(_windows(w)), bool) for w in windows_per_session]
     return {"without_budget": side(every), "with_budget": side(masks)}
+
+
+def _coverage(windows_per_session, p_action_per_session, masks) -> tuple[float, float, int]:
+    """``(covered mass, recall, clips)`` of a selection: the stage-1 mass inside at least one
+    chosen clip, that over the cohort's whole p_action mass (all frames), the clips chosen."""
+    total = float(sum(np.asarray(p, np.float64).sum() for p in p_action_per_session))
+    mass = sum(
+        covered_mass(w, p, m)
+        for w, p, m in zip(windows_per_session, p_action_per_session, masks, strict=True)
+    )
+    n = sum(int(np.sum(m)) for m in masks)
+    return mass, (mass / total if total > 0 else float("nan")), n
+
+
+def choose_clips(
+    windows_per_session, p_action_per_session, seconds_per_clip, budget_seconds, time_limit=120.0
+) -> list[np.ndarray]:
+    """``select_clips``, except that every clip is chosen when a clip costs nothing (a config
+    with no VLM task)."""
+    if seconds_per_clip <= 0:
+        return [np.ones(len(_windows(w)), bool) for w in windows_per_session]
+    return select_clips(
+        windows_per_session, p_action_per_session, seconds_per_clip, budget_seconds, time_limit
+    )
 
 
 def session_inputs(stage1_path, proposals_path, clip_seconds: float):
@@ -276,29 +295,22 @@ def tradeoff_table(
     when already solved) and each fraction of the hours of every clip (a solve each).
     ``recall``: the covered stage-1 mass over the cohort's whole p_action mass (all frames,
     as ``tradeoff``); ``recall_given_up`` and ``hours_saved`` are relative to ``none``."""
-    total = float(sum(np.asarray(p, np.float64).sum() for p in p_action_per_session))
     n_all = sum(len(_windows(w)) for w in windows_per_session)
     all_hours = n_all * seconds_per_clip / 3600
 
     def row(name, budget_h, ms):
-        mass = sum(
-            covered_mass(w, p, m)
-            for w, p, m in zip(windows_per_session, p_action_per_session, ms, strict=True)
-        )
-        n = sum(int(np.sum(m)) for m in ms)
+        mass, recall, n = _coverage(windows_per_session, p_action_per_session, ms)
         return {
             "budget": name,
             "budget_gpu_hours": budget_h,
             "clips": n,
             "gpu_hours": n * seconds_per_clip / 3600,
             "covered_mass": mass,
-            "recall": mass / total if total > 0 else float("nan"),
+            "recall": recall,
         }
 
     def solve(budget_s):
-        if seconds_per_clip <= 0:
-            return [np.ones(len(_windows(w)), bool) for w in windows_per_session]
-        return select_clips(
+        return choose_clips(
             windows_per_session, p_action_per_session, seconds_per_clip, budget_s, time_limit
         )
 
@@ -316,21 +328,10 @@ def tradeoff_table(
     return df[TRADEOFF_COLUMNS]
 
 
-def chosen_windows(selection: pd.DataFrame, key: str) -> list[list[int]]:
-    """``[[start_frame, end_frame], ...]`` (session frames) of the chosen clips of one
-    session (``subject/session``) of a selection table, in clip order."""
-    subject, session = str(key).split("/", 1)
-    hit = selection[
-        (selection["subject"].astype(str) == subject)
-        & (selection["session"].astype(str) == session)
-        & (selection["chosen"].astype(int) == 1)
-    ].sort_values("clip")
-    return [[int(s), int(e)] for s, e in zip(hit.start_frame, hit.end_frame, strict=True)]
-
-
 def chosen_by_session(selection: pd.DataFrame) -> dict[str, list[list[int]]]:
-    """``{subject/session: chosen_windows(...)}`` of every session of a selection table
-    (one pass: the workflow calls it once per selection file for every cut_clips job)."""
+    """``{subject/session: [[start_frame, end_frame], ...]}`` (session frames, clip order) of
+    the chosen clips of every session of a selection table (one pass: the workflow calls it
+    once per selection file for every cut_clips job)."""
     out: dict[str, list[list[int]]] = {}
     df = selection.sort_values(["subject", "session", "clip"], kind="stable")
     for subject, session, chosen, s, e in zip(

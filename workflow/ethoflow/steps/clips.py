@@ -35,10 +35,7 @@ def clip_budget(
         windows.append(w)
         p_action.append(p)
     budget_s = float(budget_gpu_hours) * 3600
-    if seconds_per_clip > 0:
-        masks = budget.select_clips(windows, p_action, seconds_per_clip, budget_s, time_limit)
-    else:  # no VLM task: a clip costs nothing
-        masks = [[True] * len(w) for w in windows]
+    masks = budget.choose_clips(windows, p_action, seconds_per_clip, budget_s, time_limit)
     table = budget.selection_table(keys, windows, p_action, masks)
     results.write_selection(table, selection)
     trade = budget.tradeoff_table(
