@@ -16,6 +16,7 @@ the clips h5, and the clip's index, so a recut file never hits an old entry.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 from collections import OrderedDict
@@ -47,6 +48,7 @@ class VisionCache:
         self.encoded = 0  # videos run through the tower
         self.cached = 0  # videos served from the cache
         self.enabled = True
+        self._kind = "tensor"  # what the tower returns: a tensor, or an output with pooler_output
         self._keys: list | None = None
         self._forward = visual.forward
         visual.forward = self._cached_forward
@@ -72,9 +74,7 @@ class VisionCache:
         import torch
 
         rows_in = grid_thw.prod(-1).tolist()
-        starts = [0]
-        for r in rows_in:
-            starts.append(starts[-1] + r)
+        starts = [0, *itertools.accumulate(rows_in)]
         todo: dict[Hashable, int] = {}  # key -> its first video in this call
         for i, k in enumerate(keys):
             if k not in self.store and k not in todo:
@@ -128,7 +128,7 @@ class VisionCache:
         return None
 
     def _wrap(self, merged):
-        if getattr(self, "_kind", "tensor") == "tensor":
+        if self._kind == "tensor":
             return merged
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
