@@ -230,21 +230,27 @@ def session_inputs(stage1_path, proposals_path, clip_seconds: float):
     return proposal_windows(proposals_path, n, st["fps"], float(clip_seconds)), st["p_action"]
 
 
+def sessions_inputs(stage1_paths, proposals_paths, clip_seconds: float):
+    """``(windows per session, p_action per session)`` of ``session_inputs``, session by
+    session."""
+    pairs = [
+        session_inputs(s1, prop, clip_seconds)
+        for s1, prop in zip(stage1_paths, proposals_paths, strict=True)
+    ]
+    return [w for w, _ in pairs], [p for _, p in pairs]
+
+
 def cohort_inputs(cfg: dict, keys: Sequence[str], results_dir="results"):
     """Clip windows (session frames) and p_action of the given sessions from stage 1:
     ``results/stage1/{k}.h5`` and ``results/proposals/{k}.tsv``."""
     from pathlib import Path
 
-    windows, p_action = [], []
-    for k in keys:
-        w, p = session_inputs(
-            Path(results_dir) / "stage1" / f"{k}.h5",
-            Path(results_dir) / "proposals" / f"{k}.tsv",
-            cfg["proposals"]["clip_seconds"],
-        )
-        windows.append(w)
-        p_action.append(p)
-    return windows, p_action
+    root = Path(results_dir)
+    return sessions_inputs(
+        [root / "stage1" / f"{k}.h5" for k in keys],
+        [root / "proposals" / f"{k}.tsv" for k in keys],
+        cfg["proposals"]["clip_seconds"],
+    )
 
 
 # ---------------------------------------------------------------- the workflow's tables

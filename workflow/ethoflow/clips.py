@@ -157,10 +157,10 @@ def extract_clips(
     ``decode``: ``auto`` checks the seek path (``check_seeking``) and decodes sequentially
     where it is not exact; ``seek`` / ``sequential`` force a path (the check still runs and
     is recorded). Frames are decoded on ``DECODE_THREADS`` (one) thread, the only
-    deterministic setting. Attrs ``decode_path``
-    (``seek`` | ``sequential``), ``decode_check`` (``exact`` | ``mismatch`` | ``skipped``
-    when there is no clip), ``decode_check_mad`` (the largest mean absolute difference,
-    0-255) and ``decode_check_frames`` record it.
+    deterministic setting. Attrs ``decode_path`` (``seek`` | ``sequential``),
+    ``decode_check`` (``exact`` | ``mismatch`` | ``skipped`` when there is no clip),
+    ``decode_check_mad`` (the largest mean absolute difference, 0-255) and
+    ``decode_check_frames`` record it.
     """
     if frames_per_clip < 2 or frames_per_clip % 2:
         raise ValueError(f"frames_per_clip must be even and >= 2, got {frames_per_clip}")

@@ -29,11 +29,7 @@ def clip_budget(
     from .. import budget
 
     keys, stage1, proposals = results.usable(session_keys, stage1, proposals)
-    windows, p_action = [], []
-    for s1, prop in zip(stage1, proposals, strict=True):
-        w, p = budget.session_inputs(s1, prop, clip_seconds)
-        windows.append(w)
-        p_action.append(p)
+    windows, p_action = budget.sessions_inputs(stage1, proposals, clip_seconds)
     budget_s = float(budget_gpu_hours) * 3600
     masks = budget.choose_clips(windows, p_action, seconds_per_clip, budget_s, time_limit)
     table = budget.selection_table(keys, windows, p_action, masks)
