@@ -12,14 +12,8 @@ from .. import results
 from ..atomic import atomic_path
 from ..classifiers import clip_labels, clip_pose_features
 from ..icl import build_prompt, choose_exemplars
+from ..vlm_server import client
 from ..vocab import classes
-
-
-def _model(vlm: dict, threads: int, vlm_server: dict | None):
-    """The allocation's model server (``ethoflow.vlm_server``), or a model loaded here."""
-    from ..vlm_server import client
-
-    return client(vlm, threads, vlm_server)
 
 
 def _served(model) -> None:
@@ -53,7 +47,7 @@ def vlm_embed(
     vlm_server: dict | None = None,
 ) -> None:
     """One pooled VLM hidden-state vector per clip."""
-    model = _model(vlm, threads, vlm_server)
+    model = client(vlm, threads, vlm_server)  # the allocation's model server
     r = model.run(
         "embed",
         clips=clips,
@@ -85,7 +79,7 @@ def vlm_describe(
     vlm_server: dict | None = None,
 ) -> None:
     """The VLM's free-text answer for every clip (JSON lines)."""
-    model = _model(vlm, threads, vlm_server)
+    model = client(vlm, threads, vlm_server)  # the allocation's model server
     prompt = vlm["describe_prompt"]
     r = model.run(
         "describe",
@@ -154,7 +148,7 @@ def vlm_icl(
     """Label log-likelihoods of every clip under an in-context prompt (no training)."""
     import json
 
-    model = _model(vlm, threads, vlm_server)
+    model = client(vlm, threads, vlm_server)  # the allocation's model server
     prompt = build_prompt(behaviors, definitions)
     candidates = classes(behaviors)
     r = model.run(
