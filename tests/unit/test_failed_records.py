@@ -3,27 +3,21 @@ outputs (and later jobs pass it on) instead of failing; cohort steps leave such 
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
-from snakemake.iocontainers import Namedlist
 
 from ethoflow import results
-from ethoflow.smk import run_step
+from ethoflow.smk import StepCall, call_step
 
 
-def _job(tmp_path, inputs: dict, outputs: dict, params: dict, on_bad="skip", session=True):
-    wc = {"subject": "m1", "session": "s1"} if session else {}
-    return SimpleNamespace(
-        input=Namedlist(fromdict=inputs),
-        output=Namedlist(fromdict=outputs),
-        params=Namedlist(fromdict=params),
-        wildcards=Namedlist(fromdict=wc),
-        log=Namedlist(fromdict={"log": str(tmp_path / "job.log")}),
-        config={"on_bad_session": on_bad},
-        threads=1,
-        rule="labels",
-    )
+def _job(tmp_path, inputs: dict, outputs: dict, params: dict, on_bad="skip"):
+    """A session's call of a step, as a shard job makes it, and the job's config."""
+    call = StepCall(inputs, outputs, params, log=str(tmp_path / "job.log"), session="m1/s1")
+    return call, {"on_bad_session": on_bad}
+
+
+def run_step(job, name):
+    call, config = job
+    call_step(name, call, config)
 
 
 LABEL_PARAMS = {

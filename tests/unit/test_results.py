@@ -35,15 +35,26 @@ def test_every_results_file_of_the_rules_is_in_the_contract():
     """Each output path of a rule under results/ (models and plots aside) is listed."""
     outputs = set()
     for smk in (REPO / "workflow/rules").glob("*.smk"):
-        outputs |= set(re.findall(r'"(results/[^"]+)"', smk.read_text()))
+        text = smk.read_text()
+        outputs |= set(re.findall(r'"(results/[^"]+)"', text))
+        # per-session files of the shard jobs' calls: f"results/pose/{k}.h5" and the like
+        outputs |= {
+            o.replace("{k}", "{subject}/{session}").replace("{wc.mode}", "{mode}")
+            for o in re.findall(r'f"(results/[^"]*\{k\}[^"]*)"', text)
+        }
+    # a manifest of each per-session rule's shard jobs
+    outputs = {re.sub(r"^results/shards/[a-z_]+/", "results/shards/{rule}/", o) for o in outputs}
     # output patterns use the rules' wildcards; input functions use their own names
-    wildcards = {"subject", "session", "setup", "mode"}
+    wildcards = {"subject", "session", "setup", "mode", "rule", "shard"}
     outputs = {o for o in outputs if set(re.findall(r"{([^}]*)}", o)) <= wildcards}
     data = {o for o in outputs if not o.endswith((".png", ".pt", ".pkl", ".nwb", ".html", ".json"))}
     data -= {o for o in data if o.startswith(("results/discover/", "results/report/"))}
     data -= {"results/metrics/{setup}/stage1_threshold_sweep.tsv"}
     data -= {"results/summary/group_comparison.png"}
     assert data <= set(results.FILES), sorted(data - set(results.FILES))
+    # the per-session files of every shard rule are among them (the pattern above sees them)
+    assert {"results/pose/{subject}/{session}.h5", "results/shards/{rule}/{shard}.tsv"} <= data
+    assert "results/behavior/{mode}/{subject}/{session}.events.csv" in data
 
 
 def test_behavior_round_trip_and_fps_from_frame_times(tmp_path):

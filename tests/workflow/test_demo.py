@@ -253,6 +253,8 @@ def test_adding_a_session_runs_only_its_jobs(finished_copy):
     assert len(before) > 50 and models
     sheet.write_text(sheet.read_text() + row)
     jobs = planned_jobs(finished_copy)
+    # one job of each per-session rule, for the new session's own shard (every mode of it
+    # classified in one job)
     per_session = {
         "pose_preprocess": 1,
         "localize": 1,
@@ -260,7 +262,7 @@ def test_adding_a_session_runs_only_its_jobs(finished_copy):
         "vlm_embed": 1,
         "vlm_describe": 1,
         "vlm_icl": 1,
-        "classify": len(MODES),
+        "classify": 1,
     }
     cohort = {"summarize": 1, "discover": 1, "report": 1, "failed_sessions": 1, "all": 1}
     assert jobs == {**per_session, **cohort}, jobs
@@ -282,13 +284,14 @@ def test_changed_prompt_reruns_stage2_and_below_only(finished_copy):
     assert old in text
     cfg.write_text(text.replace(old, 'prompt: "Which mouse is chasing which?"'))
     jobs = planned_jobs(finished_copy)
-    # the triplet setup's embeddings (2 sessions) and everything that reads them: the
-    # embedding classifiers, their predictions and evaluations, the cohort tables. Not ingest,
-    # labels, stage 1, clips, descriptions or ICL (their prompts did not change).
+    # the triplet setup's embeddings (2 sessions, each its own shard) and everything that
+    # reads them: the embedding classifiers, the shards' classify jobs, the evaluations, the
+    # cohort tables. Not ingest, labels, stage 1, clips, descriptions or ICL (their prompts
+    # did not change).
     assert jobs == {
         "vlm_embed": 2,
         "train_classifier": 3,
-        "classify": 6,
+        "classify": 2,
         "evaluate": 3,
         "compare": 1,
         "summarize": 1,

@@ -92,8 +92,9 @@ def _processes_in(work: Path) -> list[int]:
 
 
 def _kill_during(work: Path, rules: tuple[str, ...], attempt: str, timeout: float = 600) -> Path:
-    """Run the workflow until a job of one of ``rules`` has started (its log file exists),
-    then SIGKILL the whole process group at once. Returns the killed job's log."""
+    """Run the workflow until a job of one of ``rules`` has started (its log file exists:
+    ``logs/<rule>/<shard>.log``), then SIGKILL the whole process group at once. Returns the
+    killed job's log."""
     logs = work / "logs"
     with open(work / f"{attempt}.out", "w") as out:
         proc = _start(work, out)
@@ -101,7 +102,7 @@ def _kill_during(work: Path, rules: tuple[str, ...], attempt: str, timeout: floa
         found: list[Path] = []
         try:
             while True:
-                found = sorted(p for r in rules for p in (logs / r).glob("**/*.log"))
+                found = sorted(p for r in rules for p in (logs / r).glob("*.log"))
                 if found:
                     os.killpg(proc.pid, signal.SIGKILL)
                     break
@@ -202,12 +203,19 @@ def _drop_timing(record: dict) -> dict:
     return {k: v for k, v in record.items() if k not in TIMING_KEYS}
 
 
+def _manifest_status(path: Path) -> dict[str, str]:
+    rows = [line.split("\t") for line in path.read_text().splitlines()]
+    assert rows[0] == ["key", "stamp", "status", "seconds"], rows[0]
+    return {r[0]: r[2] for r in rows[1:]}
+
+
 def compare_runs(ref: Path, other: Path) -> list[str]:
     """Differences between the results (and the built demo model) of two runs.
 
     Tables (tsv, csv), JSON, pickled and torch model files, plots and the model's files are
     compared byte for byte; jsonl records parsed, less their timing keys; HDF5 and NWB files
-    dataset by dataset and attribute by attribute, less the timing and NWB stamp attrs."""
+    dataset by dataset and attribute by attribute, less the timing and NWB stamp attrs;
+    shard manifests by their sessions and status."""
     diffs: list[str] = []
     for top in ("results", "resources"):
         fa, fb = _files(ref / top), _files(other / top)
@@ -224,6 +232,11 @@ def compare_runs(ref: Path, other: Path) -> list[str]:
                     diffs.append(f"{name}: records differ")
             elif a.suffix == ".html":
                 continue  # the report, rendered from the tables compared here
+            elif rel.startswith("shards/"):
+                # a shard's manifest: the same sessions, each finished or failed alike
+                # (stamps hold file times, and seconds the time each session took)
+                if _manifest_status(a) != _manifest_status(b):
+                    diffs.append(f"{name}: sessions or their status differ")
             elif a.read_bytes() != b.read_bytes():
                 diffs.append(f"{name}: bytes differ")
     return diffs

@@ -11,13 +11,19 @@ import pandas as pd
 import pytest
 from wfhelpers import planned_jobs, snakemake
 
-from ethoflow import results
+from ethoflow import results, shards
 from ethoflow.review.store import open_run
 
 # the session-scoped demo run is shared by the files of this group: one worker runs them
 pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("demo")]
 
 KEY = "openfield1/part1"  # a train-split session of the openfield setup
+# the shards of the openfield setup's sessions (config shards: 64)
+SHARD = shards.shard_name("openfield", "train", shards.bucket(KEY, 64))
+OPENFIELD_SHARDS = {
+    SHARD,
+    shards.shard_name("openfield", "test", shards.bucket("openfield1/part2", 64)),
+}
 
 
 @pytest.fixture
@@ -69,9 +75,9 @@ def test_reviewed_file_retrains_exactly_its_setups_models(finished_copy):
     assert jobs, "pointing the sheet at the reviewed file must rerun something"
     for rule, wc in jobs:
         assert wc.get("setup", "openfield") == "openfield", (rule, wc)
-        assert wc.get("subject", "openfield1") == "openfield1", (rule, wc)
+        assert wc.get("shard", SHARD) in OPENFIELD_SHARDS, (rule, wc)
     labels = [wc for rule, wc in jobs if rule == "labels"]
-    assert labels == [{"subject": "openfield1", "session": "part1"}]
+    assert labels == [{"shard": SHARD}]
     models = sorted(
         (rule, wc.get("mode", ""))
         for rule, wc in jobs
@@ -88,7 +94,7 @@ def test_reviewed_file_retrains_exactly_its_setups_models(finished_copy):
     ], models
 
     # the labels the models would train on are the reviewed ones
-    snakemake(run, f"results/labels/{KEY}.csv")
+    snakemake(run, f"results/shards/labels/{SHARD}.tsv")
     y = pd.read_csv(run / f"results/labels/{KEY}.csv")["behavior"]
     assert (y[first["start"] : first["stop"]] == "immobile").all()
     assert original != f"results/review/{KEY}.csv"  # the original annotations are untouched

@@ -1,5 +1,6 @@
-"""The VLM rules' SLURM runtime follows the session's clip count (a dry run against a finished
-clips file), and falls back to resources.<rule>.runtime while the clips do not exist yet."""
+"""The VLM rules' SLURM runtime follows the clip count of the shard's sessions (a dry run
+against a finished clips file), and falls back to resources.<rule>.runtime while the clips do
+not exist yet."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from wfhelpers import REPO, copy_repo, snakemake
 
 sys.path.insert(0, str(REPO / "workflow"))
 from ethoflow import estimate as est  # noqa: E402
-from ethoflow import results  # noqa: E402
+from ethoflow import results, shards  # noqa: E402
 
 pytestmark = pytest.mark.workflow
 
@@ -55,7 +56,10 @@ def test_runtime_follows_the_clip_count(work):
     start = np.arange(n, dtype=np.int64)
     idx = np.zeros((n, 2), np.int64)
     results.write_clips(clips, frames, start, start + 50, idx, (2, 4, 4, 3), {"fps_out": 2.0})
-    targets = ["results/embeddings/triplet1/part1.h5", "results/descriptions/triplet1/part1.jsonl"]
+    # the session's shard (its own in the demo) has cut its clips
+    shard = shards.shard_name("triplet", "train", shards.bucket("triplet1/part1", 64))
+    results.write_manifest(work / f"results/shards/cut_clips/{shard}.tsv", {})
+    targets = [f"results/shards/{rule}/{shard}.tsv" for rule in ("vlm_embed", "vlm_describe")]
     out = _dry(work, *targets, "--allowed-rules", "vlm_embed", "vlm_describe")
     got = _runtimes(out)
     table = est.read_throughput()
@@ -71,6 +75,7 @@ def test_runtime_follows_the_clip_count(work):
 
 
 def test_runtime_before_the_clips_exist_is_the_config_value(work):
-    targets = ["results/embeddings/triplet1/part2.h5", "results/descriptions/triplet1/part2.jsonl"]
+    shard = shards.shard_name("triplet", "test", shards.bucket("triplet1/part2", 64))
+    targets = [f"results/shards/{rule}/{shard}.tsv" for rule in ("vlm_embed", "vlm_describe")]
     got = _runtimes(_dry(work, *targets))
     assert got["vlm_embed"] == [30] and got["vlm_describe"] == [60], got

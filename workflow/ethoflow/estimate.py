@@ -118,26 +118,31 @@ def count_clips(path: str | os.PathLike) -> int:
 
 
 def rule_runtime(
-    cfg: dict, rule_name: str, clips_path, fallback: int, table: pd.DataFrame | None = None
+    cfg: dict, rule_name: str, clips_paths, fallback: int, table: pd.DataFrame | None = None
 ) -> int:
-    """SLURM minutes of a VLM job from its session's clip count.
+    """SLURM minutes of a VLM job from the clip count of its sessions (one clips file, or
+    the list of a shard's).
 
-    ``fallback`` (the config's ``resources.<rule>.runtime``) when the clips file does not exist
+    ``fallback`` (the config's ``resources.<rule>.runtime``) when a clips file does not exist
     yet (a dry run, a DAG built before ``cut_clips`` ran), cannot be read, or the table has no
     speed for the model on this GPU kind. Snakemake re-evaluates callable resources just before
     it submits a job, when the clips exist.
     """
     task = RULE_TASK.get(rule_name)
-    path = str(clips_path) if clips_path else ""
-    if task is None or not path or not os.path.isfile(path):
+    if isinstance(clips_paths, str | os.PathLike):
+        clips_paths = [clips_paths]
+    clips_paths = [str(p) for p in clips_paths or []]
+    if task is None or not clips_paths or not all(os.path.isfile(p) for p in clips_paths):
         return int(fallback)
     table = read_throughput() if table is None else table
     model = model_key(cfg["vlm"]["model"], table)
     rate = model and clips_per_s(table, gpu_kind(cfg, table), model, task)
     if not rate:
         return int(fallback)
-    try:
-        n = count_clips(path)
+    from .results import failed_reason
+
+    try:  # a failed session's record has no clips
+        n = sum(0 if failed_reason(p) is not None else count_clips(p) for p in clips_paths)
     except (OSError, KeyError):
         return int(fallback)
     vlm = cfg["vlm"]

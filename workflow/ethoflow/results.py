@@ -74,6 +74,11 @@ FILES = {
     "results/failed_sessions.tsv": ("failed_sessions", "write_table", "read_table"),
     "results/budget/selection.tsv": ("clip_budget", "write_selection", "read_selection"),
     "results/budget/tradeoff.tsv": ("clip_budget", "write_table", "read_table"),
+    "results/shards/{rule}/{shard}.tsv": (
+        "each per-session rule",
+        "write_manifest",
+        "read_manifest",
+    ),
 }
 """path pattern -> (writing rule, writer, reader) of this module."""
 
@@ -568,6 +573,36 @@ def read_review(path: PathLike) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- failed sessions
+# ---------------------------------------------------------------- shard manifests
+MANIFEST_COLUMNS = ("key", "stamp", "status", "seconds")
+
+
+def read_manifest(path: PathLike) -> dict[str, dict]:
+    """``{key: row}`` of a shard manifest (``ethoflow.shards``); empty when there is none, or
+    it is not one (a job then computes every session of its shard)."""
+    rows: dict[str, dict] = {}
+    try:
+        with open(path) as f:
+            header = f.readline().rstrip("\n").split("\t")
+            if tuple(header) != MANIFEST_COLUMNS:
+                return {}
+            for line in f:
+                values = line.rstrip("\n").split("\t")
+                if len(values) == len(header):
+                    row = dict(zip(header, values, strict=True))
+                    rows[row["key"]] = row
+    except (OSError, UnicodeDecodeError):
+        return {}
+    return rows
+
+
+def write_manifest(path: PathLike, rows: dict[str, dict]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write("\t".join(MANIFEST_COLUMNS) + "\n")
+        for row in rows.values():
+            f.write("\t".join(str(row[c]) for c in MANIFEST_COLUMNS) + "\n")
+
+
 FAILED_MAGIC = b"ethoflow: failed session\n"
 """First bytes of a failure record: what a per-session step writes in place of each of its
 outputs when the session's input is bad (:class:`~ethoflow.errors.InputError`), so that the

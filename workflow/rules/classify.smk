@@ -1,9 +1,7 @@
 rule train_kinematic:
     input:
-        pose=lambda wc: expand_keys("results/pose/{k}.h5", train_sessions(wc.setup)),
-        labels=lambda wc: expand_keys(
-            "results/labels/{k}.csv", train_sessions(wc.setup)
-        ),
+        pose_shards=lambda wc: manifests("pose_preprocess", train_sessions(wc.setup)),
+        labels_shards=lambda wc: manifests("labels", train_sessions(wc.setup)),
     output:
         model="results/models/{setup}/kinematic.json",
     log:
@@ -13,6 +11,10 @@ rule train_kinematic:
     resources:
         **rule_resources("train_kinematic"),
     params:
+        pose=lambda wc: expand_keys("results/pose/{k}.h5", train_sessions(wc.setup)),
+        labels=lambda wc: expand_keys(
+            "results/labels/{k}.csv", train_sessions(wc.setup)
+        ),
         behaviors=lambda wc: config["setups"][wc.setup]["behaviors"],
         px_per_cm=lambda wc: config["setups"][wc.setup].get("px_per_cm"),
         cfg=config["kinematic_baseline"],
@@ -22,7 +24,7 @@ rule train_kinematic:
 
 rule train_classifier:
     input:
-        unpack(train_classifier_inputs),
+        unpack(train_classifier_shards),
     output:
         model="results/models/{setup}/classifier_{mode}.pkl",
     log:
@@ -36,6 +38,7 @@ rule train_classifier:
     resources:
         **rule_resources("train_classifier"),
     params:
+        **train_classifier_inputs(),
         mode=lambda wc: wc.mode,
         behaviors=lambda wc: config["setups"][wc.setup]["behaviors"],
         cfg=config["classifier"],
@@ -43,39 +46,50 @@ rule train_classifier:
         "../scripts/train_classifier.py"
 
 
+def classify_call(wc):
+    k = key(wc)
+    return {
+        "input": classify_inputs(wc),
+        "output": {
+            "behavior": f"results/behavior/{wc.mode}/{k}.csv",
+            "events": f"results/behavior/{wc.mode}/{k}.events.csv",
+            "boris": f"results/behavior/{wc.mode}/{k}.boris.csv",
+            "nwb": f"results/behavior/{wc.mode}/{k}.nwb",
+        },
+        "params": {
+            "mode": wc.mode,
+            "subject": wc.subject,
+            "session": wc.session,
+            "video": row(wc)["video"],
+        },
+    }
+
+
 rule classify:
     input:
-        unpack(classify_inputs),
+        unpack(classify_shard_inputs),
     output:
-        behavior="results/behavior/{mode}/{subject}/{session}.csv",
-        events="results/behavior/{mode}/{subject}/{session}.events.csv",
-        boris="results/behavior/{mode}/{subject}/{session}.boris.csv",
-        nwb="results/behavior/{mode}/{subject}/{session}.nwb",
+        manifest=update("results/shards/classify/{shard}.tsv"),
     log:
-        "logs/classify/{mode}/{subject}/{session}.log",
+        "logs/classify/{shard}.log",
     conda:
         "../../envs/ethoflow.yaml"
     resources:
         **rule_resources("classify"),
     params:
-        mode=lambda wc: wc.mode,
-        behaviors=lambda wc: setup_cfg(wc)["behaviors"],
+        sessions=shard_calls("classify", classify_call, by_mode=True),
+        behaviors=lambda wc: config["setups"][shard_setup(wc)]["behaviors"],
         smoothing_frames=config["classifier"]["smoothing_frames"],
-        subject=lambda wc: wc.subject,
-        session=lambda wc: wc.session,
-        video=lambda wc: row(wc)["video"],
     script:
         "../scripts/classify.py"
 
 
 rule evaluate:
     input:
-        behavior=lambda wc: expand_keys(
-            f"results/behavior/{wc.mode}/{{k}}.csv", eval_sessions(wc.setup, wc.mode)
+        behavior_shards=lambda wc: manifests(
+            "classify", eval_sessions(wc.setup, wc.mode)
         ),
-        labels=lambda wc: expand_keys(
-            "results/labels/{k}.csv", eval_sessions(wc.setup, wc.mode)
-        ),
+        labels_shards=lambda wc: manifests("labels", eval_sessions(wc.setup, wc.mode)),
     output:
         metrics=report(
             "results/metrics/{setup}/{mode}.tsv",
@@ -94,6 +108,12 @@ rule evaluate:
     resources:
         **rule_resources("evaluate"),
     params:
+        behavior=lambda wc: expand_keys(
+            f"results/behavior/{wc.mode}/{{k}}.csv", eval_sessions(wc.setup, wc.mode)
+        ),
+        labels=lambda wc: expand_keys(
+            "results/labels/{k}.csv", eval_sessions(wc.setup, wc.mode)
+        ),
         behaviors=lambda wc: config["setups"][wc.setup]["behaviors"],
         split=lambda wc: (
             "test"

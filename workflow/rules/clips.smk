@@ -1,7 +1,6 @@
 checkpoint clip_budget:
     input:
-        stage1=expand_keys("results/stage1/{k}.h5", budget_keys()),
-        proposals=expand_keys("results/proposals/{k}.tsv", budget_keys()),
+        localize_shards=manifests("localize", budget_keys()),
     output:
         selection="results/budget/selection.tsv",
         tradeoff="results/budget/tradeoff.tsv",
@@ -14,6 +13,8 @@ checkpoint clip_budget:
     resources:
         **rule_resources("clip_budget"),
     params:
+        stage1=expand_keys("results/stage1/{k}.h5", budget_keys()),
+        proposals=expand_keys("results/proposals/{k}.tsv", budget_keys()),
         session_keys=budget_keys(),
         budget_gpu_hours=BUDGET_GPU_HOURS,
         seconds_per_clip=budget_seconds_per_clip(),
@@ -22,18 +23,30 @@ checkpoint clip_budget:
         "../scripts/clip_budget.py"
 
 
+def cut_clips_call(wc):
+    k = key(wc)
+    return {
+        "input": {
+            "video": row(wc)["video"],
+            "proposals": f"results/proposals/{k}.tsv",
+            "pose_h5": f"results/pose/{k}.h5",
+        },
+        "output": {"clips": f"results/clips/{k}.h5"},
+        "params": cut_clips_budget_params(wc),
+    }
+
+
 rule cut_clips:
     input:
         **cut_clips_budget_input(),
-        video=lambda wc: row(wc)["video"],
-        proposals="results/proposals/{subject}/{session}.tsv",
-        pose_h5="results/pose/{subject}/{session}.h5",
+        localize_shard=lambda wc: manifest("localize", wc.shard),
+        files=shard_files("video", video=True),
     output:
-        clips="results/clips/{subject}/{session}.h5",
+        manifest=update("results/shards/cut_clips/{shard}.tsv"),
     log:
-        "logs/cut_clips/{subject}/{session}.log",
+        "logs/cut_clips/{shard}.log",
     benchmark:
-        "benchmarks/results/cut_clips/{subject}/{session}.tsv"
+        "benchmarks/results/cut_clips/{shard}.tsv"
     # with a SLURM profile: grouped with localize (stage1), except behind the budget
     # checkpoint, which a group cannot wrap (localize -> clip_budget -> cut_clips)
     group:
@@ -44,7 +57,7 @@ rule cut_clips:
     resources:
         **rule_resources("cut_clips"),
     params:
-        **cut_clips_budget_params(),
+        sessions=shard_calls("cut_clips", cut_clips_call, video=True),
         cfg=config["clips"],
         clip_seconds=config["proposals"]["clip_seconds"],
     script:

@@ -26,12 +26,7 @@ rule compare:
 
 rule summarize:
     input:
-        behavior=primary_behavior(list(SHEET.index)),
-        events=[
-            f"results/behavior/{m}/{k}.events.csv"
-            for k in SHEET.index
-            for m in modes_for_session(k)
-        ],
+        behavior_shards=classify_manifests(list(SHEET.index)),
     output:
         table=report(
             "results/summary/time_budget.tsv",
@@ -51,9 +46,15 @@ rule summarize:
     resources:
         **rule_resources("summarize"),
     params:
+        behavior=primary_behavior(list(SHEET.index)),
+        events=[
+            f"results/behavior/{m}/{k}.events.csv"
+            for k in SHEET.index
+            for m in modes_for_session(k)
+        ],
         session_keys=list(SHEET.index),
         event_keys=[(k, m) for k in SHEET.index for m in modes_for_session(k)],
-        sheet=SHEET[["subject", "session", "setup", "group"]].to_dict("records"),
+        sheet=sheet_records("subject", "session", "setup", "group"),
         behaviors={s: config["setups"][s]["behaviors"] for s in SETUPS},
     script:
         "../scripts/summarize.py"
@@ -61,12 +62,9 @@ rule summarize:
 
 rule discover:
     input:
-        embeddings=expand_keys("results/embeddings/{k}.h5", discover_keys()),
-        descriptions=expand_keys("results/descriptions/{k}.jsonl", discover_keys()),
-        pose=expand_keys("results/pose/{k}.h5", discover_keys()),
-        labels=[
-            f"results/labels/{k}.csv" if has_labels(k) else [] for k in discover_keys()
-        ],
+        embeddings_shards=manifests("vlm_embed", discover_keys()),
+        descriptions_shards=manifests("vlm_describe", discover_keys()),
+        labels_shards=manifests("labels", [k for k in discover_keys() if has_labels(k)]),
     output:
         clusters="results/discover/clusters.tsv",
         usage="results/discover/usage.tsv",
@@ -86,8 +84,12 @@ rule discover:
     resources:
         **rule_resources("discover"),
     params:
+        embeddings=expand_keys("results/embeddings/{k}.h5", discover_keys()),
+        descriptions=expand_keys("results/descriptions/{k}.jsonl", discover_keys()),
+        pose=expand_keys("results/pose/{k}.h5", discover_keys()),
+        labels=[f"results/labels/{k}.csv" for k in discover_keys() if has_labels(k)],
         session_keys=discover_keys(),
-        sheet=SHEET[["subject", "session", "setup", "group"]].to_dict("records"),
+        sheet=sheet_records("subject", "session", "setup", "group"),
         labelled=[has_labels(k) for k in discover_keys()],
         behaviors={s: config["setups"][s]["behaviors"] for s in SETUPS},
         cfg=config["discover"],
@@ -97,7 +99,7 @@ rule discover:
 
 rule failed_sessions:
     input:
-        outputs=[path for _, path in session_final_outputs()],
+        final_shards=final_manifests(),
     output:
         table="results/failed_sessions.tsv",
     log:
@@ -107,8 +109,9 @@ rule failed_sessions:
     resources:
         **rule_resources("failed_sessions"),
     params:
+        outputs=[path for _, path in session_final_outputs()],
         output_keys=[k for k, _ in session_final_outputs()],
-        sheet=SHEET[["subject", "session", "setup"]].to_dict("records"),
+        sheet=sheet_records("subject", "session", "setup"),
         excluded=EXCLUDED,
     script:
         "../scripts/failed_sessions.py"
@@ -130,10 +133,11 @@ rule report:
     resources:
         **rule_resources("report"),
     params:
+        **report_sessions(),
         session_keys=list(SHEET.index),
-        sheet=SHEET[
-            ["subject", "session", "setup", "group", "annotations", "video"]
-        ].to_dict("records"),
+        sheet=sheet_records(
+            "subject", "session", "setup", "group", "annotations", "video"
+        ),
         behaviors={s: config["setups"][s]["behaviors"] for s in SETUPS},
         demo_model=vlm_is_demo(),
         model=config["vlm"]["model"],

@@ -1,3 +1,4 @@
+import functools
 import os
 import re
 import sys
@@ -11,6 +12,7 @@ from ethoflow import config as ethoflow_config
 from ethoflow import estimate as ethoflow_estimate
 from ethoflow import results as ethoflow_results
 from ethoflow import sheet as ethoflow_sheet
+from ethoflow import shards as ethoflow_shards
 from ethoflow.errors import InputError
 from ethoflow.vocab import MODES, POSE_MODES, STAGE2_MODES, TRAINED_MODES
 
@@ -38,6 +40,13 @@ for _key, _reason in EXCLUDED.items():
         f"ethoflow: session {_key} left out of the cohort: {_reason}", file=sys.stderr
     )
 ROWS = SHEET.to_dict("index")
+
+
+def sheet_records(*columns):
+    """The sheet's rows as dicts of ``columns`` (params of the cohort steps)."""
+    return [{c: r[c] for c in columns} for r in ROWS.values()]
+
+
 SETUPS = sorted(set(SHEET["setup"]))
 VLM_RULES = ("vlm_embed", "vlm_describe", "vlm_icl")
 DEMO_PREFIX = "demo:"
@@ -48,6 +57,90 @@ wildcard_constraints:
     session="[A-Za-z0-9][A-Za-z0-9_.-]*",
     setup="|".join(re.escape(s) for s in SETUPS),
     mode="|".join(re.escape(m) for m in MODES),
+
+
+# ---------------------------------------------------------------- shards
+# Each per-session rule runs one job per shard (ethoflow.shards): the sessions of a setup and
+# split spread over config `shards` buckets by a hash of subject/session.
+SHARDS = ethoflow_shards.assign(
+    ((k, r["setup"], r["split"]) for k, r in ROWS.items()), config["shards"]
+)
+SHARD_OF = {k: s for s, keys in SHARDS.items() for k in keys}
+
+
+wildcard_constraints:
+    shard="[^/]+",
+
+
+class SessionWildcards:
+    """The wildcards a per-session input or params function sees for one session."""
+
+    def __init__(self, k, mode=None):
+        self.subject, self.session = k.split("/")
+        self.mode = mode
+
+
+def manifest(rule_name, shard, mode=None):
+    sub = f"{mode}/" if mode else ""
+    return f"results/shards/{rule_name}/{sub}{shard}.tsv"
+
+
+def manifests(rule_name, keys, mode=None):
+    """The manifests of the shards that hold ``keys`` (a cohort step's trigger inputs)."""
+    return [manifest(rule_name, s, mode) for s in sorted({SHARD_OF[k] for k in keys})]
+
+
+def shard_setup(wc):
+    return ROWS[SHARDS[wc.shard][0]]["setup"]
+
+
+def shard_sessions(wc, video=None, labels=None, mode=None):
+    """The keys of a shard job's sessions (with or without video or annotations, those
+    classified in ``mode``)."""
+    keys = SHARDS[wc.shard]
+    if video is not None:
+        keys = [k for k in keys if has_video(k) == video]
+    if labels is not None:
+        keys = [k for k in keys if has_labels(k) == labels]
+    if mode is not None:
+        keys = [k for k in keys if mode in modes_for_session(k)]
+    return keys
+
+
+def shard_files(*columns, **select):
+    """Input function: the sheet files (columns pose, video, annotations...) of a shard."""
+
+    def files(wc):
+        out = []
+        for k in shard_sessions(wc, **select):
+            out += [
+                ROWS[k][c]
+                for c in columns
+                if ROWS[k][c] and not ROWS[k][c].startswith(ethoflow_sheet.RULE_PREFIX)
+            ]
+        return sorted(set(out))
+
+    return files
+
+
+def shard_calls(rule_name, call, by_mode=False, **select):
+    """Params function: one ``{session, input, output, params, log}`` per session of the
+    shard (per session and classification mode with ``by_mode``), ``call(wildcards)``
+    giving the session's input, output and params as a rule would (ethoflow.smk.run_shard).
+    """
+
+    def calls(wc):
+        out = []
+        for k in shard_sessions(wc, **select):
+            for mode in modes_for_session(k) if by_mode else [None]:
+                spec = call(SessionWildcards(k, mode))
+                spec.update(session=k, log=f"logs/{rule_name}/{k}.log")
+                if mode:
+                    spec.update(tag=mode, log=f"logs/{rule_name}/{mode}/{k}.log")
+                out.append(spec)
+        return out
+
+    return calls
 
 
 # ---------------------------------------------------------------- sheet lookups
@@ -85,7 +178,8 @@ _SESSIONS_CACHE = {}
 
 def sessions(setup=None, splits=None, video=None, labels=None):
     """Keys subject/session of the sheet rows matching every given condition (memoized:
-    input functions call this for every job, so a 1,000-session DAG stays linear)."""
+    input functions call this for every job, so a large DAG stays linear; the list is
+    shared: read it, never change it)."""
     args = (setup, None if splits is None else tuple(splits), video, labels)
     if args not in _SESSIONS_CACHE:
         _SESSIONS_CACHE[args] = [
@@ -96,13 +190,14 @@ def sessions(setup=None, splits=None, video=None, labels=None):
             and (video is None or bool(r["video"]) == video)
             and (labels is None or bool(r["annotations"]) == labels)
         ]
-    return list(_SESSIONS_CACHE[args])
+    return _SESSIONS_CACHE[args]
 
 
 def setup_has_video(setup):
     return bool(sessions(setup=setup, video=True))
 
 
+@functools.cache
 def modes_for_setup(setup):
     modes = config["classifier"]["modes"]
     return modes if setup_has_video(setup) else [m for m in modes if m in POSE_MODES]
@@ -174,14 +269,17 @@ def gpu_gres(rule_name):
 
 
 def vlm_runtime(rule_name):
-    """Runtime (minutes) of a VLM job from its session's clip count, the GPU speed table and
+    """Runtime (minutes) of a VLM job from its shard's clip count, the GPU speed table and
     vlm.runtime_margin / vlm.runtime_min (ethoflow.estimate.rule_runtime). Snakemake calls
     it again just before it submits the job, when the clips exist; before that (a dry run),
     or for a model the table does not list, it gives resources.<rule>.runtime."""
     fallback = res(rule_name, "runtime")
 
     def runtime(wildcards, input):
-        return ethoflow_estimate.rule_runtime(config, rule_name, input.clips, fallback)
+        clips = expand_keys(
+            "results/clips/{k}.h5", shard_sessions(wildcards, video=True)
+        )
+        return ethoflow_estimate.rule_runtime(config, rule_name, clips, fallback)
 
     return runtime
 
@@ -226,7 +324,8 @@ def vlm_model_input(wc):
 
 
 def vlm_prompt(wc):
-    return setup_cfg(wc)["prompt"]
+    """The setup's prompt (of a shard job: its sessions share one setup)."""
+    return config["setups"][shard_setup(wc)]["prompt"]
 
 
 # What each VLM step gets as one dict: the model and how to load
@@ -300,8 +399,10 @@ def cut_clips_budget_input():
     return {} if BUDGET_GPU_HOURS is None else {"selection": budget_selection}
 
 
-def cut_clips_budget_params():
-    return {} if BUDGET_GPU_HOURS is None else {"selected": budget_selected}
+def cut_clips_budget_params(wc):
+    """A session's chosen windows (only with a budget): they, not the selection file's
+    time, decide whether its clips are cut again."""
+    return {} if BUDGET_GPU_HOURS is None else {"selected": budget_selected(wc)}
 
 
 # ---------------------------------------------------------------- targets
@@ -322,10 +423,25 @@ def session_final_outputs():
     return out
 
 
+def classify_manifests(keys):
+    """The classify manifests of the shards that hold ``keys``."""
+    return manifests("classify", keys)
+
+
+def final_manifests():
+    """The manifests of every shard's last steps: they pull every per-session step."""
+    keys = list(SHEET.index)
+    out = manifests("pose_preprocess", keys) + classify_manifests(keys)
+    out += manifests("labels", [k for k in keys if has_labels(k)])
+    if config["vlm"]["describe"]:
+        out += manifests("vlm_describe", sessions(video=True))
+    return out
+
+
 def get_final_output():
     out = ["results/summary/time_budget.tsv", "results/report/index.html"]
     out += ["results/failed_sessions.tsv"]
-    out += [path for _, path in session_final_outputs()]
+    out += final_manifests()
     if any(eval_sessions(s, "pose") for s in SETUPS):
         out.append("results/metrics/comparison.tsv")
     return out
@@ -350,13 +466,48 @@ def classify_inputs(wc):
     return out
 
 
-def train_classifier_inputs(wc):
+def classify_shard_inputs(wc):
+    """The manifests and models a classify shard job waits for: those of every mode its
+    sessions are classified in."""
+    setup = shard_setup(wc)
+    modes = {m for k in SHARDS[wc.shard] for m in modes_for_session(k)}
+    out = {"pose_shard": manifest("pose_preprocess", wc.shard)}
+    if "kinematic" in modes:
+        out["kinematic"] = f"results/models/{setup}/kinematic.json"
+    if modes - {"kinematic"}:
+        out["localize_shard"] = manifest("localize", wc.shard)
+    if modes & set(STAGE2_MODES):
+        out["clips_shard"] = manifest("cut_clips", wc.shard)
+    trained = sorted(modes & set(TRAINED_MODES))
+    if trained:
+        out["embeddings_shard"] = manifest("vlm_embed", wc.shard)
+        out["models"] = [f"results/models/{setup}/classifier_{m}.pkl" for m in trained]
+    if "icl" in modes:
+        out["icl_shard"] = manifest("vlm_icl", wc.shard)
+    return out
+
+
+def train_classifier_inputs():
+    """Params of train_classifier: the per-session files of the training sessions."""
+
+    def files(pattern):
+        return lambda wc: expand_keys(pattern, train_sessions(wc.setup, wc.mode))
+
+    return {
+        "pose": files("results/pose/{k}.h5"),
+        "clips": files("results/clips/{k}.h5"),
+        "embeddings": files("results/embeddings/{k}.h5"),
+        "labels": files("results/labels/{k}.csv"),
+    }
+
+
+def train_classifier_shards(wc):
     keys = train_sessions(wc.setup, wc.mode)
     return {
-        "pose": expand_keys("results/pose/{k}.h5", keys),
-        "clips": expand_keys("results/clips/{k}.h5", keys),
-        "embeddings": expand_keys("results/embeddings/{k}.h5", keys),
-        "labels": expand_keys("results/labels/{k}.csv", keys),
+        "pose_shards": manifests("pose_preprocess", keys),
+        "clips_shards": manifests("cut_clips", keys),
+        "embeddings_shards": manifests("vlm_embed", keys),
+        "labels_shards": manifests("labels", keys),
     }
 
 
@@ -381,10 +532,10 @@ def discover_keys():
 
 
 def report_inputs(wc):
+    """The report's inputs: the cohort's tables and plots, and the manifests of the shards
+    whose per-session files it reads (named in report_sessions)."""
     keys = list(SHEET.index)
     out = {
-        "behavior": primary_behavior(keys),
-        "qc": expand_keys("results/qc/{k}.tsv", keys),
         "summary": "results/summary/time_budget.tsv",
         "group_plot": "results/summary/group_comparison.png",
         "failed": "results/failed_sessions.tsv",
@@ -393,6 +544,8 @@ def report_inputs(wc):
             for s in SETUPS
             if train_sessions(s)
         ],
+        "behavior_shards": classify_manifests(keys),
+        "qc_shards": manifests("pose_preprocess", keys),
     }
     if evaluated_pairs():
         out["comparison"] = "results/metrics/comparison.tsv"
@@ -406,6 +559,18 @@ def report_inputs(wc):
         out["clusters"] = "results/discover/clusters.tsv"
         out["novel"] = "results/discover/candidates.tsv"
         out["usage_plot"] = "results/discover/usage.png"
+        out["clips_shards"] = manifests("cut_clips", discover_keys())
+    return out
+
+
+def report_sessions():
+    """The per-session files the report reads (params of rule report)."""
+    keys = list(SHEET.index)
+    out = {
+        "behavior": primary_behavior(keys),
+        "qc": expand_keys("results/qc/{k}.tsv", keys),
+    }
+    if discover_keys():
         out["clips"] = expand_keys("results/clips/{k}.h5", discover_keys())
         out["pose"] = expand_keys("results/pose/{k}.h5", discover_keys())
     return out

@@ -1,9 +1,7 @@
 rule train_localizer:
     input:
-        pose=lambda wc: expand_keys("results/pose/{k}.h5", train_sessions(wc.setup)),
-        labels=lambda wc: expand_keys(
-            "results/labels/{k}.csv", train_sessions(wc.setup)
-        ),
+        pose_shards=lambda wc: manifests("pose_preprocess", train_sessions(wc.setup)),
+        labels_shards=lambda wc: manifests("labels", train_sessions(wc.setup)),
     output:
         model="results/models/{setup}/localizer.pt",
         metrics="results/models/{setup}/localizer_training.json",
@@ -17,6 +15,10 @@ rule train_localizer:
     resources:
         **rule_resources("train_localizer"),
     params:
+        pose=lambda wc: expand_keys("results/pose/{k}.h5", train_sessions(wc.setup)),
+        labels=lambda wc: expand_keys(
+            "results/labels/{k}.csv", train_sessions(wc.setup)
+        ),
         behaviors=lambda wc: config["setups"][wc.setup]["behaviors"],
         cfg=config["localizer"],
         px_per_cm=lambda wc: config["setups"][wc.setup].get("px_per_cm"),
@@ -27,39 +29,46 @@ rule train_localizer:
         "../scripts/train_localizer.py"
 
 
+def localize_call(wc):
+    k = key(wc)
+    return {
+        "input": {
+            "pose_h5": f"results/pose/{k}.h5",
+            "model": f"results/models/{row(wc)['setup']}/localizer.pt",
+        },
+        "output": {
+            "stage1": f"results/stage1/{k}.h5",
+            "proposals": f"results/proposals/{k}.tsv",
+        },
+        "params": {"px_per_cm": setup_cfg(wc).get("px_per_cm")},
+    }
+
+
 rule localize:
     input:
-        pose_h5="results/pose/{subject}/{session}.h5",
-        model=lambda wc: f"results/models/{row(wc)['setup']}/localizer.pt",
+        pose_shard=lambda wc: manifest("pose_preprocess", wc.shard),
+        model=lambda wc: f"results/models/{shard_setup(wc)}/localizer.pt",
     output:
-        stage1="results/stage1/{subject}/{session}.h5",
-        proposals="results/proposals/{subject}/{session}.tsv",
+        manifest=update("results/shards/localize/{shard}.tsv"),
     log:
-        "logs/localize/{subject}/{session}.log",
+        "logs/localize/{shard}.log",
     benchmark:
-        "benchmarks/results/localize/{subject}/{session}.tsv"
+        "benchmarks/results/localize/{shard}.tsv"
     conda:
         "../../envs/ethoflow.yaml"
     resources:
         **rule_resources("localize"),
     params:
+        sessions=shard_calls("localize", localize_call),
         cfg=config["proposals"],
-        px_per_cm=lambda wc: setup_cfg(wc).get("px_per_cm"),
     script:
         "../scripts/localize.py"
 
 
 rule evaluate_stage1:
     input:
-        stage1=lambda wc: expand_keys(
-            "results/stage1/{k}.h5", eval_sessions(wc.setup, "pose")
-        ),
-        proposals=lambda wc: expand_keys(
-            "results/proposals/{k}.tsv", eval_sessions(wc.setup, "pose")
-        ),
-        labels=lambda wc: expand_keys(
-            "results/labels/{k}.csv", eval_sessions(wc.setup, "pose")
-        ),
+        stage1_shards=lambda wc: manifests("localize", eval_sessions(wc.setup, "pose")),
+        labels_shards=lambda wc: manifests("labels", eval_sessions(wc.setup, "pose")),
     output:
         metrics="results/metrics/{setup}/stage1.tsv",
         sweep="results/metrics/{setup}/stage1_threshold_sweep.tsv",
@@ -70,6 +79,15 @@ rule evaluate_stage1:
     resources:
         **rule_resources("evaluate_stage1"),
     params:
+        stage1=lambda wc: expand_keys(
+            "results/stage1/{k}.h5", eval_sessions(wc.setup, "pose")
+        ),
+        proposals=lambda wc: expand_keys(
+            "results/proposals/{k}.tsv", eval_sessions(wc.setup, "pose")
+        ),
+        labels=lambda wc: expand_keys(
+            "results/labels/{k}.csv", eval_sessions(wc.setup, "pose")
+        ),
         behaviors=lambda wc: config["setups"][wc.setup]["behaviors"],
         cfg=config["proposals"],
     script:

@@ -1,54 +1,72 @@
+def pose_preprocess_call(wc):
+    k, r = key(wc), row(wc)
+    return {
+        "input": {"pose": r["pose"], "video": r["video"] or []},
+        "output": {"pose_h5": f"results/pose/{k}.h5", "qc": f"results/qc/{k}.tsv"},
+        "params": {
+            "fmt": r["pose_format"],
+            "setup": setup_pose_cfg(wc),
+            "frames": frame_range(wc),
+            "session": ethoflow_sheet.session_params(r, r["setup"], setup_cfg(wc)),
+        },
+    }
+
+
 rule pose_preprocess:
     input:
-        pose=lambda wc: row(wc)["pose"],
-        video=lambda wc: row(wc)["video"] or [],
+        files=shard_files("pose", "video"),
     output:
-        pose_h5="results/pose/{subject}/{session}.h5",
-        qc="results/qc/{subject}/{session}.tsv",
+        manifest=update("results/shards/pose_preprocess/{shard}.tsv"),
     log:
-        "logs/pose_preprocess/{subject}/{session}.log",
+        "logs/pose_preprocess/{shard}.log",
     benchmark:
-        "benchmarks/results/pose_preprocess/{subject}/{session}.tsv"
+        "benchmarks/results/pose_preprocess/{shard}.tsv"
     conda:
         "../../envs/ethoflow.yaml"
     resources:
         **rule_resources("pose_preprocess"),
     params:
-        fmt=lambda wc: row(wc)["pose_format"],
-        setup=setup_pose_cfg,
+        sessions=shard_calls("pose_preprocess", pose_preprocess_call),
         pose_cfg=config["pose"],
         features_cfg=config["features"],
-        frames=frame_range,
         fps_tolerance=config["clips"]["fps_tolerance"],
-        session=lambda wc: ethoflow_sheet.session_params(
-            row(wc), row(wc)["setup"], setup_cfg(wc)
-        ),
     script:
         "../scripts/pose_preprocess.py"
 
 
+def labels_call(wc):
+    k, r = key(wc), row(wc)
+    rule_labels = r["annotations"].startswith(ethoflow_sheet.RULE_PREFIX)
+    return {
+        "input": {
+            "pose_h5": f"results/pose/{k}.h5",
+            "annotations": [] if rule_labels else r["annotations"],
+        },
+        "output": {"labels": f"results/labels/{k}.csv"},
+        "params": {
+            "rule": r["annotations"],
+            "behaviors": setup_cfg(wc)["behaviors"],
+            "setup": setup_pose_cfg(wc),
+            "behavior_map": setup_cfg(wc)["behavior_map"],
+            "session": ethoflow_sheet.annotation_params(r),
+        },
+    }
+
+
 rule labels:
     input:
-        pose_h5="results/pose/{subject}/{session}.h5",
-        annotations=lambda wc: (
-            []
-            if row(wc)["annotations"].startswith(ethoflow_sheet.RULE_PREFIX)
-            else row(wc)["annotations"]
-        ),
+        pose_shard=lambda wc: manifest("pose_preprocess", wc.shard),
+        files=shard_files("annotations", labels=True),
     output:
-        labels="results/labels/{subject}/{session}.csv",
+        manifest=update("results/shards/labels/{shard}.tsv"),
     log:
-        "logs/labels/{subject}/{session}.log",
+        "logs/labels/{shard}.log",
     conda:
         "../../envs/ethoflow.yaml"
     resources:
         **rule_resources("labels"),
     params:
-        rule=lambda wc: row(wc)["annotations"],
-        behaviors=lambda wc: setup_cfg(wc)["behaviors"],
-        setup=setup_pose_cfg,
+        sessions=shard_calls("labels", labels_call, labels=True),
         kinematic=config["kinematic_labels"],
-        behavior_map=lambda wc: setup_cfg(wc)["behavior_map"],
-        session=lambda wc: ethoflow_sheet.annotation_params(row(wc)),
     script:
         "../scripts/labels.py"

@@ -11,16 +11,33 @@ rule build_demo_vlm:
         "../scripts/build_demo_vlm.py"
 
 
+def vlm_call(outputs):
+    """The per-session call of a VLM rule: the session's clips (and the demo model's
+    folder) in, ``outputs`` ({name: pattern of k}) out."""
+
+    def call(wc):
+        k = key(wc)
+        return {
+            "input": {
+                "clips": f"results/clips/{k}.h5",
+                "model_dir": vlm_model_input(wc),
+            },
+            "output": {name: pattern.format(k=k) for name, pattern in outputs.items()},
+        }
+
+    return call
+
+
 rule vlm_embed:
     input:
-        clips="results/clips/{subject}/{session}.h5",
+        clips_shard=lambda wc: manifest("cut_clips", wc.shard),
         model_dir=vlm_model_input,
     output:
-        embeddings="results/embeddings/{subject}/{session}.h5",
+        manifest=update("results/shards/vlm_embed/{shard}.tsv"),
     log:
-        "logs/vlm_embed/{subject}/{session}.log",
+        "logs/vlm_embed/{shard}.log",
     benchmark:
-        "benchmarks/results/vlm_embed/{subject}/{session}.tsv"
+        "benchmarks/results/vlm_embed/{shard}.tsv"
     group:
         "vlm"
     conda:
@@ -29,6 +46,11 @@ rule vlm_embed:
     resources:
         **rule_resources("vlm_embed"),
     params:
+        sessions=shard_calls(
+            "vlm_embed",
+            vlm_call({"embeddings": "results/embeddings/{k}.h5"}),
+            video=True,
+        ),
         vlm=lambda wc: vlm_settings("pooling", "layer", prompt=vlm_prompt(wc)),
     script:
         "../scripts/vlm_embed.py"
@@ -36,14 +58,14 @@ rule vlm_embed:
 
 rule vlm_describe:
     input:
-        clips="results/clips/{subject}/{session}.h5",
+        clips_shard=lambda wc: manifest("cut_clips", wc.shard),
         model_dir=vlm_model_input,
     output:
-        descriptions="results/descriptions/{subject}/{session}.jsonl",
+        manifest=update("results/shards/vlm_describe/{shard}.tsv"),
     log:
-        "logs/vlm_describe/{subject}/{session}.log",
+        "logs/vlm_describe/{shard}.log",
     benchmark:
-        "benchmarks/results/vlm_describe/{subject}/{session}.tsv"
+        "benchmarks/results/vlm_describe/{shard}.tsv"
     group:
         "vlm"
     conda:
@@ -52,6 +74,11 @@ rule vlm_describe:
     resources:
         **rule_resources("vlm_describe"),
     params:
+        sessions=shard_calls(
+            "vlm_describe",
+            vlm_call({"descriptions": "results/descriptions/{k}.jsonl"}),
+            video=True,
+        ),
         vlm=vlm_settings("describe_prompt", "max_new_tokens"),
     script:
         "../scripts/vlm_describe.py"
@@ -59,15 +86,8 @@ rule vlm_describe:
 
 rule icl_exemplars:
     input:
-        clips=lambda wc: expand_keys(
-            "results/clips/{k}.h5", train_sessions(wc.setup, "icl")
-        ),
-        labels=lambda wc: expand_keys(
-            "results/labels/{k}.csv", train_sessions(wc.setup, "icl")
-        ),
-        pose=lambda wc: expand_keys(
-            "results/pose/{k}.h5", train_sessions(wc.setup, "icl")
-        ),
+        clips_shards=lambda wc: manifests("cut_clips", train_sessions(wc.setup, "icl")),
+        labels_shards=lambda wc: manifests("labels", train_sessions(wc.setup, "icl")),
     output:
         exemplars="results/models/{setup}/icl_exemplars.h5",
     log:
@@ -77,6 +97,15 @@ rule icl_exemplars:
     resources:
         **rule_resources("icl_exemplars"),
     params:
+        clips=lambda wc: expand_keys(
+            "results/clips/{k}.h5", train_sessions(wc.setup, "icl")
+        ),
+        labels=lambda wc: expand_keys(
+            "results/labels/{k}.csv", train_sessions(wc.setup, "icl")
+        ),
+        pose=lambda wc: expand_keys(
+            "results/pose/{k}.h5", train_sessions(wc.setup, "icl")
+        ),
         behaviors=lambda wc: config["setups"][wc.setup]["behaviors"],
         per_class=config["vlm"]["icl_exemplars_per_class"],
         seed=config["classifier"]["seed"],
@@ -84,17 +113,23 @@ rule icl_exemplars:
         "../scripts/icl_exemplars.py"
 
 
+def vlm_icl_call(wc):
+    call = vlm_call({"scores": "results/icl/{k}.h5"})(wc)
+    call["input"]["exemplars"] = f"results/models/{row(wc)['setup']}/icl_exemplars.h5"
+    return call
+
+
 rule vlm_icl:
     input:
-        clips="results/clips/{subject}/{session}.h5",
-        exemplars=lambda wc: f"results/models/{row(wc)['setup']}/icl_exemplars.h5",
+        clips_shard=lambda wc: manifest("cut_clips", wc.shard),
+        exemplars=lambda wc: f"results/models/{shard_setup(wc)}/icl_exemplars.h5",
         model_dir=vlm_model_input,
     output:
-        scores="results/icl/{subject}/{session}.h5",
+        manifest=update("results/shards/vlm_icl/{shard}.tsv"),
     log:
-        "logs/vlm_icl/{subject}/{session}.log",
+        "logs/vlm_icl/{shard}.log",
     benchmark:
-        "benchmarks/results/vlm_icl/{subject}/{session}.tsv"
+        "benchmarks/results/vlm_icl/{shard}.tsv"
     group:
         "vlm"
     conda:
@@ -103,8 +138,9 @@ rule vlm_icl:
     resources:
         **rule_resources("vlm_icl"),
     params:
+        sessions=shard_calls("vlm_icl", vlm_icl_call, video=True),
         vlm=vlm_settings(),
-        behaviors=lambda wc: setup_cfg(wc)["behaviors"],
-        definitions=lambda wc: setup_cfg(wc)["definitions"],
+        behaviors=lambda wc: config["setups"][shard_setup(wc)]["behaviors"],
+        definitions=lambda wc: config["setups"][shard_setup(wc)]["definitions"],
     script:
         "../scripts/vlm_icl.py"

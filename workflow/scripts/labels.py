@@ -1,8 +1,8 @@
-"""Rule labels: calls ethoflow.steps.pose.labels."""
+"""Rule labels: one job per shard, calling ethoflow.steps.pose.labels per session."""
 
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # noqa: F821  (the ethoflow package)
-from ethoflow.smk import run_step  # noqa: E402
+from ethoflow.smk import run_shard  # noqa: E402
 
-run_step(snakemake, "labels")  # noqa: F821
+run_shard(snakemake, "labels")  # noqa: F821

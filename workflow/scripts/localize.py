@@ -1,8 +1,8 @@
-"""Rule localize: calls ethoflow.steps.localize.localize."""
+"""Rule localize: one job per shard, calling ethoflow.steps.localize.localize per session."""
 
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # noqa: F821  (the ethoflow package)
-from ethoflow.smk import run_step  # noqa: E402
+from ethoflow.smk import run_shard  # noqa: E402
 
-run_step(snakemake, "localize")  # noqa: F821
+run_shard(snakemake, "localize")  # noqa: F821

@@ -1,8 +1,8 @@
-"""Rule vlm_embed: calls ethoflow.steps.vlm.vlm_embed."""
+"""Rule vlm_embed: one job per shard, calling ethoflow.steps.vlm.vlm_embed per session."""
 
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # noqa: F821  (the ethoflow package)
-from ethoflow.smk import run_step  # noqa: E402
+from ethoflow.smk import run_shard  # noqa: E402
 
-run_step(snakemake, "vlm_embed")  # noqa: F821
+run_shard(snakemake, "vlm_embed")  # noqa: F821

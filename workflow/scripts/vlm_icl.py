@@ -1,8 +1,8 @@
-"""Rule vlm_icl: calls ethoflow.steps.vlm.vlm_icl."""
+"""Rule vlm_icl: one job per shard, calling ethoflow.steps.vlm.vlm_icl per session."""
 
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # noqa: F821  (the ethoflow package)
-from ethoflow.smk import run_step  # noqa: E402
+from ethoflow.smk import run_shard  # noqa: E402
 
-run_step(snakemake, "vlm_icl")  # noqa: F821
+run_shard(snakemake, "vlm_icl")  # noqa: F821

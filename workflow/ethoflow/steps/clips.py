@@ -55,12 +55,11 @@ def cut_clips(
     clips: str,
     cfg: dict,
     clip_seconds: float,
-    selection: str | None = None,
     selected: list | None = None,
 ) -> None:
     """Sampled frames of every clip of a session, one h5. With a GPU budget (``selected``:
     the session's chosen windows, ``[[start, end], ...]`` in session frames, from the
-    cohort's ``selection``), only the chosen clips."""
+    cohort's selection table), only the chosen clips."""
     attrs = results.read_pose_attrs(pose_h5)
     fps = float(attrs["fps"])
     windows = clip_windows(results.read_proposals(proposals), attrs["n_frames"], fps, clip_seconds)
