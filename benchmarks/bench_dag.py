@@ -3,6 +3,8 @@
 Usage: PYTHONPATH=workflow python3 benchmarks/bench_dag.py [--sessions 1000] [--profile DIR]
 The sheet copies the demo sheet's rows under new subject/session names (same files).
 ``--profile profiles/slurm`` plans the cluster run instead (VLM group jobs included).
+``--floor N`` plans a do-nothing workflow of three chained rules over N items instead
+(3 N jobs): what Snakemake itself costs per job, whatever the rules do.
 """
 
 from __future__ import annotations
@@ -18,13 +20,54 @@ from ethoflow.cli import make_cohort
 
 REPO = Path(__file__).resolve().parents[1]
 
+FLOOR = """\
+ITEMS = [f"i{i}" for i in range(int(config["items"]))]
+rule all:
+    input: expand("c/{i}.txt", i=ITEMS)
+rule a:
+    output: "a/{i}.txt"
+    log: "logs/a/{i}.log"
+    shell: "touch {output}"
+rule b:
+    input: "a/{i}.txt"
+    output: "b/{i}.txt"
+    log: "logs/b/{i}.log"
+    shell: "touch {output}"
+rule c:
+    input: "b/{i}.txt"
+    output: "c/{i}.txt"
+    log: "logs/c/{i}.log"
+    shell: "touch {output}"
+"""
+
+
+def _jobs(stdout: str) -> str:
+    return next((ln.split()[-1] for ln in stdout.splitlines() if ln.startswith("total")), "?")
+
+
+def floor(n: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "Snakefile").write_text(FLOOR)
+        cmd = ["snakemake", "-n", "--quiet", "rules", "--cores", "2", "--config", f"items={n}"]
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+        dt = time.perf_counter() - t0
+    if r.returncode != 0:
+        print(r.stdout[-2000:], r.stderr[-2000:], file=sys.stderr)
+        return 1
+    print(f"do-nothing workflow: snakemake -n planned {_jobs(r.stdout)} jobs in {dt:.1f} s")
+    return 0
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sessions", type=int, default=1000)
     ap.add_argument("--template", type=Path, default=REPO / "config" / "sessions.tsv")
     ap.add_argument("--profile", help="a Snakemake profile (default: a local run, 2 cores)")
+    ap.add_argument("--floor", type=int, metavar="N", help="plan a do-nothing workflow instead")
     args = ap.parse_args()
+    if args.floor:
+        return floor(args.floor)
     with tempfile.TemporaryDirectory() as tmp:
         sheet = make_cohort(args.template, args.sessions, Path(tmp) / "sessions.tsv")
         cmd = ["snakemake", "-n", "--quiet", "rules"]
@@ -36,7 +79,7 @@ def main() -> int:
     if r.returncode != 0:
         print(r.stdout[-2000:], r.stderr[-2000:], file=sys.stderr)
         return 1
-    n_jobs = next((ln.split()[-1] for ln in r.stdout.splitlines() if ln.startswith("total")), "?")
+    n_jobs = _jobs(r.stdout)
     how = f"--profile {args.profile}" if args.profile else "local"
     print(f"{args.sessions} sessions ({how}): snakemake -n planned {n_jobs} jobs in {dt:.1f} s")
     return 0

@@ -119,15 +119,16 @@ def _mem_mb(req_mem: str) -> float:
 
 
 def _group_members(log: Path) -> list[tuple[str, str]]:
-    """(rule, subject/session or "") of every job the group allocation ran, from its log."""
+    """(rule, shard or "") of every job the group allocation ran, from its log (each
+    per-session rule runs one job per shard of sessions)."""
     members: list[list[str]] = []
     for line in log.read_text().splitlines():
         m = re.match(r"\s*(?:local)?rule (\w+):", line)
         if m:
             members.append([m.group(1), ""])
-        w = re.match(r"\s*wildcards: subject=([^,]+), session=(\S+)", line)
+        w = re.match(r"\s*wildcards: shard=(\S+)", line)
         if w and members and not members[-1][1]:
-            members[-1][1] = f"{w.group(1)}/{w.group(2)}"
+            members[-1][1] = w.group(1)
     return sorted({(rule, session) for rule, session in members})
 
 
@@ -303,8 +304,8 @@ def test_demo_on_slurm_partitions_gpus_account_and_results(
     n_vlm = sum(len(m) for m in gpu_members)
     assert 1 <= sum(loads.values()) < n_vlm, (loads, n_vlm)
     largest = max(gpu_members, key=len)
-    assert len({session for _, session in largest}) >= 2, largest
-    # a session's CPU steps go in group jobs: at most 2 submissions per session on average
+    assert len({shard for _, shard in largest}) >= 2, largest
+    # the shards' CPU steps go in group jobs: at most 2 submissions per session on average
     n_sessions = len((on_slurm / "config/sessions.tsv").read_text().splitlines()) - 1
     assert n_sessions >= 20
     assert max(len({s for _, s in m if s}) for m in cpu_groups) >= 2, cpu_groups

@@ -172,7 +172,6 @@ def test_cut_clips_cuts_exactly_the_chosen_windows(tmp_path):
         str(out_budget),
         CLIPS_CFG,
         CLIP_S,
-        selection=str(tmp_path / "selection.tsv"),
         selected=chosen,
     )
     every, kept = results.read_clips(out_all), results.read_clips(out_budget)

@@ -9,13 +9,21 @@ import h5py
 import pandas as pd
 from wfhelpers import copy_repo, planned_jobs, snakemake
 
+from ethoflow import shards
+
 CONFIG = """\
 classifier: {{modes: [pose], primary: pose}}
 discover: {{enabled: false}}
 vlm: {{describe: false, budget_gpu_hours: {hours}, budget_seconds_per_clip: 4.0}}
 """
 KEYS = ("openfield1/part1", "openfield1/part2")
-TARGETS = ("all", *(f"results/clips/{k}.h5" for k in KEYS))
+SPLITS = ("train", "test")
+SHARDS = [
+    shards.shard_name("openfield", split, shards.bucket(k, 64))
+    for k, split in zip(KEYS, SPLITS, strict=True)
+]
+# the clips of both sessions (pose mode alone does not need them): their shards' cut_clips
+TARGETS = ("all", *(f"results/shards/cut_clips/{s}.tsv" for s in SHARDS))
 
 
 def _chosen(work) -> dict[str, list[tuple[int, int]]]:

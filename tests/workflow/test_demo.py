@@ -285,14 +285,15 @@ def test_changed_prompt_reruns_stage2_and_below_only(finished_copy):
     cfg.write_text(text.replace(old, 'prompt: "Which mouse is chasing which?"'))
     jobs = planned_jobs(finished_copy)
     # the triplet setup's embeddings (2 sessions, each its own shard) and everything that
-    # reads them: the embedding classifiers, the shards' classify jobs, the evaluations, the
-    # cohort tables. Not ingest, labels, stage 1, clips, descriptions or ICL (their prompts
-    # did not change).
+    # reads them: the embedding classifiers, the shards' classify jobs (one per shard for
+    # every mode; they compute the embedding modes again, whose inputs changed), the
+    # setup's evaluations (of every mode: they wait on those jobs), the cohort tables. Not
+    # ingest, labels, stage 1, clips, descriptions or ICL (their prompts did not change).
     assert jobs == {
         "vlm_embed": 2,
         "train_classifier": 3,
         "classify": 2,
-        "evaluate": 3,
+        "evaluate": 6,
         "compare": 1,
         "summarize": 1,
         "discover": 1,

@@ -46,25 +46,6 @@ rule train_classifier:
         "../scripts/train_classifier.py"
 
 
-def classify_call(wc):
-    k = key(wc)
-    return {
-        "input": classify_inputs(wc),
-        "output": {
-            "behavior": f"results/behavior/{wc.mode}/{k}.csv",
-            "events": f"results/behavior/{wc.mode}/{k}.events.csv",
-            "boris": f"results/behavior/{wc.mode}/{k}.boris.csv",
-            "nwb": f"results/behavior/{wc.mode}/{k}.nwb",
-        },
-        "params": {
-            "mode": wc.mode,
-            "subject": wc.subject,
-            "session": wc.session,
-            "video": row(wc)["video"],
-        },
-    }
-
-
 rule classify:
     input:
         unpack(classify_shard_inputs),

@@ -23,19 +23,6 @@ checkpoint clip_budget:
         "../scripts/clip_budget.py"
 
 
-def cut_clips_call(wc):
-    k = key(wc)
-    return {
-        "input": {
-            "video": row(wc)["video"],
-            "proposals": f"results/proposals/{k}.tsv",
-            "pose_h5": f"results/pose/{k}.h5",
-        },
-        "output": {"clips": f"results/clips/{k}.h5"},
-        "params": cut_clips_budget_params(wc),
-    }
-
-
 rule cut_clips:
     input:
         **cut_clips_budget_input(),

@@ -26,7 +26,7 @@ rule compare:
 
 rule summarize:
     input:
-        behavior_shards=classify_manifests(list(SHEET.index)),
+        behavior_shards=manifests("classify", list(SHEET.index)),
     output:
         table=report(
             "results/summary/time_budget.tsv",

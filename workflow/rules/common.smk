@@ -57,19 +57,16 @@ wildcard_constraints:
     session="[A-Za-z0-9][A-Za-z0-9_.-]*",
     setup="|".join(re.escape(s) for s in SETUPS),
     mode="|".join(re.escape(m) for m in MODES),
+    shard="[^/]+",
 
 
 # ---------------------------------------------------------------- shards
-# Each per-session rule runs one job per shard (ethoflow.shards): the sessions of a setup and
-# split spread over config `shards` buckets by a hash of subject/session.
+# Each per-session rule runs one job per shard (ethoflow.shards). A shard holds sessions of one
+# setup and split: they are spread over config `shards` buckets by a hash of subject/session.
 SHARDS = ethoflow_shards.assign(
     ((k, r["setup"], r["split"]) for k, r in ROWS.items()), config["shards"]
 )
 SHARD_OF = {k: s for s, keys in SHARDS.items() for k in keys}
-
-
-wildcard_constraints:
-    shard="[^/]+",
 
 
 class SessionWildcards:
@@ -80,30 +77,26 @@ class SessionWildcards:
         self.mode = mode
 
 
-def manifest(rule_name, shard, mode=None):
-    sub = f"{mode}/" if mode else ""
-    return f"results/shards/{rule_name}/{sub}{shard}.tsv"
+def manifest(rule_name, shard):
+    return f"results/shards/{rule_name}/{shard}.tsv"
 
 
-def manifests(rule_name, keys, mode=None):
+def manifests(rule_name, keys):
     """The manifests of the shards that hold ``keys`` (a cohort step's trigger inputs)."""
-    return [manifest(rule_name, s, mode) for s in sorted({SHARD_OF[k] for k in keys})]
+    return [manifest(rule_name, s) for s in sorted({SHARD_OF[k] for k in keys})]
 
 
 def shard_setup(wc):
     return ROWS[SHARDS[wc.shard][0]]["setup"]
 
 
-def shard_sessions(wc, video=None, labels=None, mode=None):
-    """The keys of a shard job's sessions (with or without video or annotations, those
-    classified in ``mode``)."""
+def shard_sessions(wc, video=None, labels=None):
+    """The keys of a shard job's sessions (with or without video, or annotations)."""
     keys = SHARDS[wc.shard]
     if video is not None:
         keys = [k for k in keys if has_video(k) == video]
     if labels is not None:
         keys = [k for k in keys if has_labels(k) == labels]
-    if mode is not None:
-        keys = [k for k in keys if mode in modes_for_session(k)]
     return keys
 
 
@@ -423,15 +416,10 @@ def session_final_outputs():
     return out
 
 
-def classify_manifests(keys):
-    """The classify manifests of the shards that hold ``keys``."""
-    return manifests("classify", keys)
-
-
 def final_manifests():
     """The manifests of every shard's last steps: they pull every per-session step."""
     keys = list(SHEET.index)
-    out = manifests("pose_preprocess", keys) + classify_manifests(keys)
+    out = manifests("pose_preprocess", keys) + manifests("classify", keys)
     out += manifests("labels", [k for k in keys if has_labels(k)])
     if config["vlm"]["describe"]:
         out += manifests("vlm_describe", sessions(video=True))
@@ -544,7 +532,7 @@ def report_inputs(wc):
             for s in SETUPS
             if train_sessions(s)
         ],
-        "behavior_shards": classify_manifests(keys),
+        "behavior_shards": manifests("classify", keys),
         "qc_shards": manifests("pose_preprocess", keys),
     }
     if evaluated_pairs():
@@ -574,3 +562,109 @@ def report_sessions():
         out["clips"] = expand_keys("results/clips/{k}.h5", discover_keys())
         out["pose"] = expand_keys("results/pose/{k}.h5", discover_keys())
     return out
+
+
+# ---------------------------------------------------------------- per-session calls
+# What a per-session step gets for one session, as a per-session rule's input, output and
+# params would give it; the shard rules hand one per session to ethoflow.smk.run_shard.
+def pose_preprocess_call(wc):
+    k, r = key(wc), row(wc)
+    return {
+        "input": {"pose": r["pose"], "video": r["video"] or []},
+        "output": {"pose_h5": f"results/pose/{k}.h5", "qc": f"results/qc/{k}.tsv"},
+        "params": {
+            "fmt": r["pose_format"],
+            "setup": setup_pose_cfg(wc),
+            "frames": frame_range(wc),
+            "session": ethoflow_sheet.session_params(r, r["setup"], setup_cfg(wc)),
+        },
+    }
+
+
+def labels_call(wc):
+    k, r = key(wc), row(wc)
+    rule_labels = r["annotations"].startswith(ethoflow_sheet.RULE_PREFIX)
+    return {
+        "input": {
+            "pose_h5": f"results/pose/{k}.h5",
+            "annotations": [] if rule_labels else r["annotations"],
+        },
+        "output": {"labels": f"results/labels/{k}.csv"},
+        "params": {
+            "rule": r["annotations"],
+            "behaviors": setup_cfg(wc)["behaviors"],
+            "setup": setup_pose_cfg(wc),
+            "behavior_map": setup_cfg(wc)["behavior_map"],
+            "session": ethoflow_sheet.annotation_params(r),
+        },
+    }
+
+
+def localize_call(wc):
+    k = key(wc)
+    return {
+        "input": {
+            "pose_h5": f"results/pose/{k}.h5",
+            "model": f"results/models/{row(wc)['setup']}/localizer.pt",
+        },
+        "output": {
+            "stage1": f"results/stage1/{k}.h5",
+            "proposals": f"results/proposals/{k}.tsv",
+        },
+        "params": {"px_per_cm": setup_cfg(wc).get("px_per_cm")},
+    }
+
+
+def cut_clips_call(wc):
+    k = key(wc)
+    return {
+        "input": {
+            "video": row(wc)["video"],
+            "proposals": f"results/proposals/{k}.tsv",
+            "pose_h5": f"results/pose/{k}.h5",
+        },
+        "output": {"clips": f"results/clips/{k}.h5"},
+        "params": cut_clips_budget_params(wc),
+    }
+
+
+def vlm_call(outputs):
+    """The per-session call of a VLM rule: the session's clips (and the demo model's
+    folder) in, ``outputs`` ({name: pattern of k}) out."""
+
+    def call(wc):
+        k = key(wc)
+        return {
+            "input": {
+                "clips": f"results/clips/{k}.h5",
+                "model_dir": vlm_model_input(wc),
+            },
+            "output": {name: pattern.format(k=k) for name, pattern in outputs.items()},
+        }
+
+    return call
+
+
+def vlm_icl_call(wc):
+    call = vlm_call({"scores": "results/icl/{k}.h5"})(wc)
+    call["input"]["exemplars"] = f"results/models/{row(wc)['setup']}/icl_exemplars.h5"
+    return call
+
+
+def classify_call(wc):
+    k = key(wc)
+    return {
+        "input": classify_inputs(wc),
+        "output": {
+            "behavior": f"results/behavior/{wc.mode}/{k}.csv",
+            "events": f"results/behavior/{wc.mode}/{k}.events.csv",
+            "boris": f"results/behavior/{wc.mode}/{k}.boris.csv",
+            "nwb": f"results/behavior/{wc.mode}/{k}.nwb",
+        },
+        "params": {
+            "mode": wc.mode,
+            "subject": wc.subject,
+            "session": wc.session,
+            "video": row(wc)["video"],
+        },
+    }

@@ -29,21 +29,6 @@ rule train_localizer:
         "../scripts/train_localizer.py"
 
 
-def localize_call(wc):
-    k = key(wc)
-    return {
-        "input": {
-            "pose_h5": f"results/pose/{k}.h5",
-            "model": f"results/models/{row(wc)['setup']}/localizer.pt",
-        },
-        "output": {
-            "stage1": f"results/stage1/{k}.h5",
-            "proposals": f"results/proposals/{k}.tsv",
-        },
-        "params": {"px_per_cm": setup_cfg(wc).get("px_per_cm")},
-    }
-
-
 rule localize:
     input:
         pose_shard=lambda wc: manifest("pose_preprocess", wc.shard),

@@ -1,17 +1,3 @@
-def pose_preprocess_call(wc):
-    k, r = key(wc), row(wc)
-    return {
-        "input": {"pose": r["pose"], "video": r["video"] or []},
-        "output": {"pose_h5": f"results/pose/{k}.h5", "qc": f"results/qc/{k}.tsv"},
-        "params": {
-            "fmt": r["pose_format"],
-            "setup": setup_pose_cfg(wc),
-            "frames": frame_range(wc),
-            "session": ethoflow_sheet.session_params(r, r["setup"], setup_cfg(wc)),
-        },
-    }
-
-
 rule pose_preprocess:
     input:
         files=shard_files("pose", "video"),
@@ -32,25 +18,6 @@ rule pose_preprocess:
         fps_tolerance=config["clips"]["fps_tolerance"],
     script:
         "../scripts/pose_preprocess.py"
-
-
-def labels_call(wc):
-    k, r = key(wc), row(wc)
-    rule_labels = r["annotations"].startswith(ethoflow_sheet.RULE_PREFIX)
-    return {
-        "input": {
-            "pose_h5": f"results/pose/{k}.h5",
-            "annotations": [] if rule_labels else r["annotations"],
-        },
-        "output": {"labels": f"results/labels/{k}.csv"},
-        "params": {
-            "rule": r["annotations"],
-            "behaviors": setup_cfg(wc)["behaviors"],
-            "setup": setup_pose_cfg(wc),
-            "behavior_map": setup_cfg(wc)["behavior_map"],
-            "session": ethoflow_sheet.annotation_params(r),
-        },
-    }
 
 
 rule labels:

@@ -11,23 +11,6 @@ rule build_demo_vlm:
         "../scripts/build_demo_vlm.py"
 
 
-def vlm_call(outputs):
-    """The per-session call of a VLM rule: the session's clips (and the demo model's
-    folder) in, ``outputs`` ({name: pattern of k}) out."""
-
-    def call(wc):
-        k = key(wc)
-        return {
-            "input": {
-                "clips": f"results/clips/{k}.h5",
-                "model_dir": vlm_model_input(wc),
-            },
-            "output": {name: pattern.format(k=k) for name, pattern in outputs.items()},
-        }
-
-    return call
-
-
 rule vlm_embed:
     input:
         clips_shard=lambda wc: manifest("cut_clips", wc.shard),
@@ -111,12 +94,6 @@ rule icl_exemplars:
         seed=config["classifier"]["seed"],
     script:
         "../scripts/icl_exemplars.py"
-
-
-def vlm_icl_call(wc):
-    call = vlm_call({"scores": "results/icl/{k}.h5"})(wc)
-    call["input"]["exemplars"] = f"results/models/{row(wc)['setup']}/icl_exemplars.h5"
-    return call
 
 
 rule vlm_icl:
