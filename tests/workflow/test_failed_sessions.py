@@ -1,11 +1,15 @@
 """One bad session never costs the cohort: four broken sessions among good ones still give
 metrics, summaries and the report for the rest, ``results/failed_sessions.tsv`` and the
-report name each failed session with its reason, and a fixed file reruns only its session."""
+report name each failed session with its reason, and a fixed file reruns only its session.
+One shard per setup and split (``shards: 1``): bad and good sessions share their shard jobs,
+and a fixed session is computed alone within its shard."""
 
 from __future__ import annotations
 
 import pandas as pd
 from wfhelpers import copy_repo, planned_jobs, snakemake
+
+from ethoflow import results
 
 HEADER = "subject\tsession\tsetup\tvideo\tpose\tpose_format\tannotations\tsplit\tgroup"
 HEADER += "\tstart_frame\tend_frame\n"
@@ -13,6 +17,7 @@ DATA = "tests/data/behaviordepot_freezing"
 CONFIG = """\
 classifier: {modes: [pose, kinematic], primary: pose}
 discover: {enabled: false}
+shards: 1
 """
 
 
@@ -49,6 +54,7 @@ def test_three_bad_sessions_leave_the_cohort_whole(tmp_path):
     sheet += _sheet_row("fc1", "part2", tracking, ann, "test", 3000)
     sheet += _sheet_row("bad1", "garbage", "bad/garbage.csv", "", "train")
     sheet += _sheet_row("bad2", "labels", tracking, "bad/labels.csv", "test", 3000)
+    sheet += _sheet_row("fc2", "pred", tracking, "", "predict", 0, 1500)
     sheet += _sheet_row("bad3", "no_tail", "bad/no_tail.csv", "", "predict")
     sheet += _sheet_row("bad4", "empty", "bad/empty.csv", "", "predict")
     (work / "config/sessions.tsv").write_text(sheet)
@@ -79,17 +85,28 @@ def test_three_bad_sessions_leave_the_cohort_whole(tmp_path):
     assert set(metrics["n_sessions"]) == {1}  # fc1/part2; bad2/labels left out
     budget = pd.read_csv(work / "results/summary/time_budget.tsv", sep="\t")
     # bad annotations cost only the evaluation: bad2's predictions are in the summaries
-    assert set(budget["subject"]) == {"fc1", "bad2"}
+    assert set(budget["subject"]) == {"fc1", "bad2", "fc2"}
     html = (work / "results/report/index.html").read_text()
     assert "Failed sessions" in html and "bad3" in html and "grooming" in html
 
-    # fixing the unlabelled session's file reruns that session and the cohort tables only
+    # fixing the unlabelled session's file reruns that session and the cohort tables only:
+    # the jobs of its shard (the predict sessions'), which compute it and leave fc2/pred be
     (bad / "no_tail.csv").write_text("".join(lines))
     jobs = planned_jobs(work, *args, "--keep-going")
     assert jobs.get("pose_preprocess") == 1 and jobs.get("localize") == 1, jobs
     assert jobs.get("classify") == 1, jobs  # its shard's one job: pose and kinematic
     assert "train_localizer" not in jobs and "labels" not in jobs, jobs
+    neighbour = [
+        p
+        for p in (work / "results").rglob("*")
+        if p.is_file() and p.parent.name == "fc2" and p.name.startswith("pred.")
+    ]
+    assert len(neighbour) >= 8, neighbour  # pose, qc, stage 1, proposals, 2 modes' outputs
+    before = {p: p.stat().st_mtime_ns for p in neighbour}
     snakemake(work, *args, "--keep-going")
+    assert {p: p.stat().st_mtime_ns for p in neighbour} == before, "fc2/pred computed again"
+    shard = results.read_manifest(work / "results/shards/pose_preprocess/fearcond.predict.000.tsv")
+    assert set(shard) == {"fc2/pred", "bad3/no_tail"}
     failed = pd.read_csv(work / "results/failed_sessions.tsv", sep="\t")
     assert set(failed["subject"]) == {"bad1", "bad2", "bad4"}
     assert len(pd.read_csv(work / "results/behavior/pose/bad3/no_tail.csv")) == len(lines) - 3

@@ -572,7 +572,6 @@ def read_review(path: PathLike) -> pd.DataFrame:
     return df[REVIEW_COLUMNS]
 
 
-# ---------------------------------------------------------------- failed sessions
 # ---------------------------------------------------------------- shard manifests
 MANIFEST_COLUMNS = ("key", "stamp", "status", "seconds")
 
@@ -603,6 +602,7 @@ def write_manifest(path: PathLike, rows: dict[str, dict]) -> None:
             f.write("\t".join(str(row[c]) for c in MANIFEST_COLUMNS) + "\n")
 
 
+# ---------------------------------------------------------------- failed sessions
 FAILED_MAGIC = b"ethoflow: failed session\n"
 """First bytes of a failure record: what a per-session step writes in place of each of its
 outputs when the session's input is bad (:class:`~ethoflow.errors.InputError`), so that the

@@ -164,7 +164,6 @@ def run_shard(smk, name: str) -> None:
     :func:`ethoflow.shards.run_sessions`), then the manifest. ``params.sessions`` holds one
     ``{session, input, output, params, log}`` per session; the rule's other params are
     shared by every session of the shard."""
-
     shared = {k: _value(v) for k, v in smk.params.items() if k != "sessions"}
     calls = [
         StepCall(

@@ -53,8 +53,6 @@ DEMO_PREFIX = "demo:"
 
 
 wildcard_constraints:
-    subject="[A-Za-z0-9][A-Za-z0-9_.-]*",
-    session="[A-Za-z0-9][A-Za-z0-9_.-]*",
     setup="|".join(re.escape(s) for s in SETUPS),
     mode="|".join(re.escape(m) for m in MODES),
     shard="[^/]+",
