@@ -41,22 +41,17 @@ rule c:
 """
 
 
-def _jobs(stdout: str) -> str:
-    return next((ln.split()[-1] for ln in stdout.splitlines() if ln.startswith("total")), "?")
-
-
-def floor(n: int) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "Snakefile").write_text(FLOOR)
-        cmd = ["snakemake", "-n", "--quiet", "rules", "--cores", "2", "--config", f"items={n}"]
-        t0 = time.perf_counter()
-        r = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
-        dt = time.perf_counter() - t0
+def plan(cmd: list[str], cwd) -> tuple[str, float] | None:
+    """(planned jobs, seconds) of a dry run ``cmd`` in ``cwd``; None (and its output) if it
+    failed."""
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
     if r.returncode != 0:
         print(r.stdout[-2000:], r.stderr[-2000:], file=sys.stderr)
-        return 1
-    print(f"do-nothing workflow: snakemake -n planned {_jobs(r.stdout)} jobs in {dt:.1f} s")
-    return 0
+        return None
+    lines = r.stdout.splitlines()
+    return next((ln.split()[-1] for ln in lines if ln.startswith("total")), "?"), dt
 
 
 def main() -> int:
@@ -66,22 +61,21 @@ def main() -> int:
     ap.add_argument("--profile", help="a Snakemake profile (default: a local run, 2 cores)")
     ap.add_argument("--floor", type=int, metavar="N", help="plan a do-nothing workflow instead")
     args = ap.parse_args()
-    if args.floor:
-        return floor(args.floor)
+    cmd = ["snakemake", "-n", "--quiet", "rules"]
     with tempfile.TemporaryDirectory() as tmp:
-        sheet = make_cohort(args.template, args.sessions, Path(tmp) / "sessions.tsv")
-        cmd = ["snakemake", "-n", "--quiet", "rules"]
-        cmd += ["--profile", args.profile] if args.profile else ["--cores", "2"]
-        cmd += ["--config", f"sessions={sheet}"]
-        t0 = time.perf_counter()
-        r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-        dt = time.perf_counter() - t0
-    if r.returncode != 0:
-        print(r.stdout[-2000:], r.stderr[-2000:], file=sys.stderr)
+        if args.floor:
+            Path(tmp, "Snakefile").write_text(FLOOR)
+            got = plan([*cmd, "--cores", "2", "--config", f"items={args.floor}"], tmp)
+            what = "do-nothing workflow"
+        else:
+            sheet = make_cohort(args.template, args.sessions, Path(tmp) / "sessions.tsv")
+            cmd += ["--profile", args.profile] if args.profile else ["--cores", "2"]
+            got = plan([*cmd, "--config", f"sessions={sheet}"], REPO)
+            how = f"--profile {args.profile}" if args.profile else "local"
+            what = f"{args.sessions} sessions ({how})"
+    if got is None:
         return 1
-    n_jobs = _jobs(r.stdout)
-    how = f"--profile {args.profile}" if args.profile else "local"
-    print(f"{args.sessions} sessions ({how}): snakemake -n planned {n_jobs} jobs in {dt:.1f} s")
+    print(f"{what}: snakemake -n planned {got[0]} jobs in {got[1]:.1f} s")
     return 0
 
 
