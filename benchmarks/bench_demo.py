@@ -6,14 +6,13 @@ Usage: python benchmarks/bench_demo.py [--cores 2]
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from _workdir import copy_workflow
 
 
 def main() -> None:
@@ -22,12 +21,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for item in ("Snakefile", "workflow", "config", "profiles", "envs", "tests/data"):
-            src = REPO / item
-            if src.is_dir():
-                shutil.copytree(src, work / item, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy2(src, work / item)
+        copy_workflow(work)
         t0 = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "--quiet"],

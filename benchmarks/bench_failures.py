@@ -23,20 +23,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from _workdir import copy_workflow
 
-REPO = Path(__file__).resolve().parents[1]
 DATA = "tests/data/behaviordepot_freezing"
 FRAMES = 1500  # rows of the shortened tracking file the generated sessions cut from
 CUT = 500  # frames per generated session (10 s at 50 fps)
-
-
-def _copy(work: Path) -> None:
-    for item in ("Snakefile", "workflow", "config", "profiles", "envs", "tests/data"):
-        src = REPO / item
-        if src.is_dir():
-            shutil.copytree(src, work / item, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, work / item)
 
 
 def _broken_files(work: Path) -> dict[str, tuple[str, str, str]]:
@@ -112,7 +103,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        _copy(work)
+        copy_workflow(work)
         broken = _sheet(work, args.sessions, args.broken)
 
         r, wall = _snakemake(work, args.cores)
