@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 from _workdir import copy_workflow
+from bench_dag import plan
 
 DATA = "tests/data/behaviordepot_freezing"
 FRAMES = 1500  # rows of the shortened tracking file the generated sessions cut from
@@ -55,17 +56,18 @@ def _broken_files(work: Path) -> dict[str, tuple[str, str, str]]:
     }
 
 
-def _sheet(work: Path, n: int, n_broken: int) -> list[str]:
-    """Write the sheet; return the broken sessions' keys."""
+def _sheet(work: Path, n: int, n_broken: int) -> tuple[list[str], list[str]]:
+    """Write the sheet; return every session's key and the broken sessions' keys."""
     demo = pd.read_csv(work / "config/sessions.tsv", sep="\t", dtype=str, keep_default_na=False)
     kinds = _broken_files(work)
     rows, broken = [], []
     for i in range(n_broken):
         kind = list(kinds)[i % len(kinds)]
         pose, ann, split = kinds[kind]
-        start, end = ("3000", "") if split == "test" else ("", "")
-        rows.append(["bad", f"{kind}{i}", "fearcond", "", pose, "dlc_csv", ann, split, "B"])
-        rows[-1] += [start, end]
+        start = "3000" if split == "test" else ""
+        rows.append(
+            ["bad", f"{kind}{i}", "fearcond", "", pose, "dlc_csv", ann, split, "B", start, ""]
+        )
         broken.append(f"bad/{kind}{i}")
     for i in range(n - len(demo) - n_broken):
         start = (i * 97) % (FRAMES - CUT)
@@ -74,7 +76,7 @@ def _sheet(work: Path, n: int, n_broken: int) -> list[str]:
         rows.append(cells)
     sheet = pd.concat([demo, pd.DataFrame(rows, columns=demo.columns)], ignore_index=True)
     sheet.to_csv(work / "config/sessions.tsv", sep="\t", index=False)
-    return broken
+    return [f"{s}/{t}" for s, t in zip(sheet.subject, sheet.session, strict=True)], broken
 
 
 def _snakemake(work: Path, cores: int, *args: str) -> tuple[subprocess.CompletedProcess, float]:
@@ -84,13 +86,13 @@ def _snakemake(work: Path, cores: int, *args: str) -> tuple[subprocess.Completed
     return r, time.perf_counter() - t0
 
 
-def _outputs(work: Path, key: str) -> list[Path]:
-    subject, session = key.split("/")
-    return [
-        p
-        for p in (work / "results").rglob(f"{session}.*")
-        if p.is_file() and p.parent.name == subject
-    ]
+def _times(work: Path) -> dict[Path, int]:
+    """Modification time of every results file but the shard manifests."""
+    return {
+        p: p.stat().st_mtime_ns
+        for p in (work / "results").rglob("*.*")
+        if p.is_file() and p.parent.parent.name != "shards"
+    }
 
 
 def main() -> int:
@@ -104,7 +106,7 @@ def main() -> int:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         copy_workflow(work)
-        broken = _sheet(work, args.sessions, args.broken)
+        keys, broken = _sheet(work, args.sessions, args.broken)
 
         r, wall = _snakemake(work, args.cores)
         if r.returncode != 0:
@@ -136,26 +138,26 @@ def main() -> int:
         # fix one broken file: only its session is computed again
         fixed = next(k for k in broken if "no_tail" in k)
         shutil.copy2(work / "bench/short.csv", work / "bench/no_tail.csv")
-        others = [p for p in (work / "results").rglob("*.*") if p.is_file()]
-        before = {p: p.stat().st_mtime_ns for p in others if p.parent.parent.name != "shards"}
-        dry, dry_wall = _snakemake(work, args.cores, "--dry-run", "--quiet", "rules")
-        counts = [ln.split()[-1] for ln in dry.stdout.splitlines() if ln.startswith("total")]
-        total = counts[0] if counts else "0"
+        before = _times(work)
+        dry = plan([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules"], work)
+        assert dry is not None, "the dry run failed"
+        total, dry_wall = dry
         r2, wall2 = _snakemake(work, args.cores)
         if r2.returncode != 0:
             print(r2.stdout[-3000:], r2.stderr[-6000:], file=sys.stderr)
             return 1
-        rewritten = {p for p, t in before.items() if p.exists() and p.stat().st_mtime_ns != t}
-        sessions = {f"{p.parent.name}/{p.name.split('.')[0]}" for p in rewritten}
-        sessions &= {f"{s}/{t}" for s, t in zip(budget.subject, budget.session, strict=True)}
-        per_session = sessions - {fixed}
-        assert not per_session, sorted(per_session)[:10]
+        written = {p for p, t in _times(work).items() if before.get(p) != t}
+        written_by = {}
+        for p in written:
+            written_by.setdefault(f"{p.parent.name}/{p.name.split('.')[0]}", []).append(p)
+        others = sorted((set(written_by) & set(keys)) - {fixed})
+        assert not others, others[:10]
         failed = pd.read_csv(work / "results/failed_sessions.tsv", sep="\t")
         assert len(failed) == len(broken) - 1, failed
         print(
             f"after fixing {fixed}: dry run {dry_wall:.0f} s planned {total} jobs; rerun "
             f"{wall2:.0f} s; outputs of no other session written again "
-            f"({len(_outputs(work, fixed))} files of {fixed} written)"
+            f"({len(written_by.get(fixed, []))} files of {fixed} written)"
         )
     return 0
 
